@@ -1,0 +1,23 @@
+"""Notification activity: writes the message to the transactional outbox, once per fact.
+
+Delivery (webhook, SMS adapter) is the outbox dispatcher's job, with its own retries, so a
+slow gateway never holds a workflow and a retried activity never sends twice.
+"""
+from __future__ import annotations
+
+from temporalio import activity
+
+from hotline.contracts import NotificationRequest
+from hotline.outbox import enqueue
+from hotline.store import Database
+
+
+class NotifyActivities:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @activity.defn(name="notify")
+    def notify(self, req: NotificationRequest) -> bool:
+        """Returns True when this call wrote the message, False when it was already there."""
+        with self.db.session() as s:
+            return enqueue(s, req)

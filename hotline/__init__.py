@@ -1,0 +1,1 @@
+"""12345 hotline domain: rules, models, store and HTTP app. Knows nothing of Temporal."""

@@ -1,0 +1,1 @@
+"""The HTTP gateway (FastAPI): intake, department and admin API, Open311."""

@@ -1,0 +1,54 @@
+"""Intake bookkeeping in the store: order numbers and the idempotency reservation.
+
+The reservation row is written before the workflow starts, so the same Idempotency-Key
+always maps to the same order number, whatever retries the caller makes.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from hotline.models import IntakeRequest, Stage
+from hotline.store import Database
+from hotline.store.tables import OrderRow, SequenceRow
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def _next_number(s, now: datetime) -> str:
+    day = now.astimezone(TZ).strftime("%Y%m%d")
+    row = s.get(SequenceRow, day, with_for_update=True)
+    if row is None:
+        row = SequenceRow(day=day, last=0)
+        s.add(row)
+    row.last += 1
+    s.flush()
+    return f"SY{day}{row.last:06d}"
+
+
+def reserve_order(db: Database, req: IntakeRequest, owner: str, idempotency_key: str | None,
+                  now: datetime | None = None) -> tuple[str, bool]:
+    """Returns (order_no, created). With a known key, the earlier order and created=False."""
+    now = now or datetime.now(timezone.utc)
+    for _ in range(5):
+        try:
+            with db.session() as s:
+                if idempotency_key:
+                    found = s.scalar(select(OrderRow.order_no).where(OrderRow.idempotency_key == idempotency_key))
+                    if found:
+                        return found, False
+                order_no = _next_number(s, now)
+                s.add(OrderRow(
+                    order_no=order_no, workflow_id=f"order-{order_no}", idempotency_key=idempotency_key,
+                    stage=Stage.intake.value, owner=owner, category=req.category.value,
+                    urgency=req.urgency.value, channel=req.channel.value, title=req.title,
+                    district=req.location.district, petitioner_name=req.petitioner.name,
+                    petitioner_phone=req.petitioner.phone, created_at=now, updated_at=now, state={},
+                ))
+            return order_no, True
+        except IntegrityError:
+            continue  # a concurrent intake took the number or the key; look again
+    raise RuntimeError("could not reserve an order number")

@@ -1,0 +1,319 @@
+"""Pydantic models that cross boundaries: HTTP bodies, workflow inputs, update payloads, state.
+
+They are plain data (no SQLAlchemy, no Temporal), so workflows, activities and the HTTP app
+share one vocabulary (SPEC §2 identifiers).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Channel(str, Enum):
+    phone = "phone"
+    web = "web"
+    app = "app"
+    wechat = "wechat"
+    open311 = "open311"
+
+
+class Category(str, Enum):
+    consultation = "consultation"  # 咨询
+    help = "help"  # 求助
+    complaint = "complaint"  # 投诉
+    report = "report"  # 举报
+    suggestion = "suggestion"  # 建议
+
+
+class Urgency(str, Enum):
+    normal = "normal"
+    urgent = "urgent"  # 紧急
+
+
+class Stage(str, Enum):
+    intake = "intake"  # 受理
+    dispatched = "dispatched"  # 转办
+    signed = "signed"  # 签收
+    handling = "handling"  # 承办
+    return_review = "return_review"  # 退单审核
+    replied = "replied"  # 答复
+    callback = "callback"  # 回访
+    reopened = "reopened"  # 重办
+    closed = "closed"  # 办结
+
+
+class Satisfaction(str, Enum):
+    satisfied = "satisfied"
+    basically_satisfied = "basically_satisfied"
+    dissatisfied = "dissatisfied"
+
+
+DISTRICTS = ("YZQ", "TYQ", "JYQ", "HTQ", "YCQ")
+_PHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Petitioner(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    phone: str = Field(min_length=5, max_length=20)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str) -> str:
+        if not _PHONE.match(v):
+            raise ValueError("phone must be digits, optionally with +, spaces or dashes")
+        return v
+
+
+class Location(Strict):
+    district: str | None = None
+    address: str | None = Field(default=None, max_length=256)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+
+    @field_validator("district")
+    @classmethod
+    def _district(cls, v: str | None) -> str | None:
+        if v is not None and v not in DISTRICTS:
+            raise ValueError(f"unknown district {v!r}; known: {', '.join(DISTRICTS)}")
+        return v
+
+
+class IntakeRequest(Strict):
+    channel: Channel = Channel.phone
+    category: Category
+    urgency: Urgency = Urgency.normal
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=5000)
+    petitioner: Petitioner
+    location: Location = Field(default_factory=Location)
+    owner: str | None = Field(default=None, description="operator's choice; else routing's top unit")
+
+
+def mask_phone(phone: str) -> str:
+    digits = phone.strip()
+    return digits[:3] + "****" + digits[-4:] if len(digits) >= 8 else "****"
+
+
+def mask_name(name: str) -> str:
+    return (name[0] + "*" * max(1, len(name) - 1)) if name else "*"
+
+
+# ---------------------------------------------------------------- actions (update payloads)
+# `by` is the acting party, filled in by the gateway/CLI from the authenticated key:
+# a unit code for departments, "admin:<name>" / "hotline" for the hotline office.
+
+
+class Action(Strict):
+    by: str = Field(min_length=1, max_length=64)
+
+
+class SignAction(Action):
+    pass
+
+
+class ContactAction(Action):
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class CoHandlerTask(Strict):
+    unit: str = Field(min_length=1)
+    task: str = Field(min_length=1, max_length=1000)
+    due: datetime
+
+    @field_validator("due")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("due must be an ISO 8601 instant with offset")
+        return v
+
+
+class CoordinationPlanAction(Action):
+    plan: str = Field(min_length=1, max_length=4000)
+    co_handlers: list[CoHandlerTask] = Field(min_length=1)
+
+
+class CoHandlerDoneAction(Action):
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class ExtensionRequestAction(Action):
+    days: int = Field(ge=1, le=30, description="working days")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReviewDecision(str, Enum):
+    approve = "approve"
+    reject = "reject"
+
+
+class ExtensionReviewAction(Action):
+    decision: ReviewDecision
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReturnRequestAction(Action):
+    reason: str = Field(min_length=1, max_length=2000)
+    claimed_unit: str = Field(min_length=1)
+    basis: str = Field(min_length=1, max_length=2000)
+
+
+class ReturnReviewAction(Action):
+    decision: ReviewDecision
+    reason: str = Field(min_length=1, max_length=2000)
+    new_owner: str | None = None
+
+
+class ReplyAction(Action):
+    result: str = Field(min_length=1, max_length=4000)
+    resolved: bool
+
+
+class CallbackAction(Action):
+    answered: bool
+    resolved: bool | None = None
+    satisfaction: Satisfaction | None = None
+
+
+class FlagStaffAction(Action):
+    staff: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+ACTION_MODELS: dict[str, type[Action]] = {
+    "sign": SignAction,
+    "contact": ContactAction,
+    "coordination-plan": CoordinationPlanAction,
+    "co-handler-done": CoHandlerDoneAction,
+    "extension-request": ExtensionRequestAction,
+    "return-request": ReturnRequestAction,
+    "reply": ReplyAction,
+    "return-review": ReturnReviewAction,
+    "extension-review": ExtensionReviewAction,
+    "callback": CallbackAction,
+    "flag-staff": FlagStaffAction,
+}
+DEPARTMENT_ACTIONS = {
+    "sign", "contact", "coordination-plan", "co-handler-done",
+    "extension-request", "return-request", "reply",
+}
+ADMIN_ACTIONS = {"return-review", "extension-review", "callback", "flag-staff"}
+
+
+# ---------------------------------------------------------------- state
+
+
+class Deadlines(BaseModel):
+    sign_by: datetime | None = None
+    contact_by: datetime | None = None
+    coordinate_by: datetime | None = None
+    remind_at: datetime | None = None
+    reply_by: datetime | None = None
+    escalate_at: datetime | None = None
+    return_until: datetime | None = None
+    callback_by: datetime | None = None
+    answer_by: datetime | None = None
+    provisional: list[str] = Field(default_factory=list, description="deadlines on a guessed calendar")
+
+
+class Notice(BaseModel):
+    kind: str  # reminder | supervision | escalation | notification | criticism ...
+    at: datetime
+    to: str
+    reason: str = ""
+    key: str = ""
+
+
+class ActionRecord(BaseModel):
+    seq: int
+    action: str
+    by: str
+    at: datetime
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class CoHandlerState(BaseModel):
+    unit: str
+    task: str
+    due: datetime
+    done: bool = False
+    done_at: datetime | None = None
+    supervised: bool = False
+
+
+class PendingRequest(BaseModel):
+    kind: Literal["extension", "return"]
+    by: str
+    at: datetime
+    payload: dict[str, Any]
+
+
+class CallbackResult(BaseModel):
+    answered: bool
+    resolved: bool | None = None
+    satisfaction: Satisfaction | None = None
+    unrated: bool = False
+    at: datetime
+
+
+class PetitionerView(BaseModel):
+    """The petitioner as shown: full to owner/co-handlers/admins, masked elsewhere."""
+
+    name: str
+    phone: str
+
+
+class OrderState(BaseModel):
+    order_no: str
+    workflow_id: str
+    stage: Stage
+    owner: str
+    previous_owners: list[str] = Field(default_factory=list)
+    co_handlers: list[CoHandlerState] = Field(default_factory=list)
+    category: Category
+    urgency: Urgency
+    channel: Channel
+    title: str
+    description: str
+    petitioner: PetitionerView
+    location: Location
+    created_at: datetime
+    dispatched_at: datetime | None = None
+    signed_at: datetime | None = None
+    contacted_at: datetime | None = None
+    replied_at: datetime | None = None
+    closed_at: datetime | None = None
+    deadlines: Deadlines = Field(default_factory=Deadlines)
+    overdue: bool = False
+    signed_late: bool | None = None
+    replied_on_time: bool | None = None
+    resolved: bool | None = None
+    reply_result: str | None = None
+    notices: list[Notice] = Field(default_factory=list)
+    actions: list[ActionRecord] = Field(default_factory=list)
+    routing: list[dict[str, Any]] = Field(default_factory=list)
+    pending: PendingRequest | None = None
+    reopens: int = 0
+    return_count: int = 0
+    extension_days: int = 0
+    callback: CallbackResult | None = None
+    close_reason: str | None = None
+    policy: str = "sanya"
+
+    def masked(self) -> "OrderState":
+        """Copy without the petitioner's identity, for anyone but owner/co-handlers/admins."""
+        return self.model_copy(
+            update={
+                "petitioner": PetitionerView(
+                    name=mask_name(self.petitioner.name), phone=mask_phone(self.petitioner.phone)
+                )
+            }
+        )

@@ -1,0 +1,91 @@
+"""Settings from the environment, with safe defaults for the embedded stack.
+
+Every problem is reported as one `SettingsError` line naming the variable, so start-up
+can stop with a clear message instead of a traceback.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("HOTLINE_VAR_DIR", ROOT / "var"))
+
+_HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
+
+
+class SettingsError(ValueError):
+    """A setting is malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    temporal_address: str | None  # None: start the embedded dev server
+    temporal_namespace: str
+    task_queue: str
+    database_url: str
+    policy: str
+    http_host: str
+    http_port: int
+    ui_port: int
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def effective_temporal_address(self) -> str:
+        return self.temporal_address or "localhost:7233"
+
+
+def _check_address(value: str) -> str:
+    m = _HOST_PORT.match(value)
+    if not m or not 0 < int(m.group("port")) < 65536:
+        raise SettingsError(
+            f"TEMPORAL_ADDRESS={value!r} is malformed: expected host:port, e.g. localhost:7233"
+        )
+    return value
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not 0 < value < 65536:
+        raise SettingsError(f"{name}={raw!r} is not a valid port")
+    return value
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{VAR_DIR / 'hotline.db'}"
+
+
+def load_settings(env: dict | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    address = env.get("TEMPORAL_ADDRESS") or None
+    if address is not None:
+        address = _check_address(address.strip())
+    db_url = env.get("DATABASE_URL") or default_database_url()
+    if "://" not in db_url:
+        raise SettingsError(
+            f"DATABASE_URL={db_url!r} is malformed: expected e.g. "
+            "postgresql+psycopg2://user:pass@host/db or sqlite:///path"
+        )
+    namespace = env.get("TEMPORAL_NAMESPACE") or "default"
+    queue = env.get("HOTLINE_TASK_QUEUE") or "hotline"
+    return Settings(
+        temporal_address=address,
+        temporal_namespace=namespace,
+        task_queue=queue,
+        database_url=db_url,
+        policy=env.get("HOTLINE_POLICY") or "sanya",
+        http_host=env.get("HOTLINE_HTTP_HOST") or "127.0.0.1",
+        http_port=_int(env, "HOTLINE_HTTP_PORT", 8000),
+        ui_port=_int(env, "HOTLINE_UI_PORT", 8233),
+    )

@@ -1,0 +1,190 @@
+"""SQLAlchemy 2 tables (SPEC §9). The registry, the read model, the ledger and the outbox.
+
+Unique keys carry the exactly-once guarantees: an activity retried after a crash writes
+the same key again and the insert is skipped, so no fact is recorded or notified twice.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+TS = DateTime(timezone=True)
+
+
+class UnitRow(Base):
+    __tablename__ = "units"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(16))
+    districts: Mapped[list] = mapped_column(JSON, default=list)
+    webhook_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class EntryRow(Base):
+    __tablename__ = "responsibility_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code", ondelete="CASCADE"), index=True)
+    matter: Mapped[str] = mapped_column(String(256))
+    keywords: Mapped[list] = mapped_column(JSON, default=list)
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    districts: Mapped[list] = mapped_column(JSON, default=list)
+    basis: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+
+class OrderRow(Base):
+    """Read model of a work order, kept current by the workflow's activities."""
+
+    __tablename__ = "orders"
+    order_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    stage: Mapped[str] = mapped_column(String(16), index=True)
+    owner: Mapped[str] = mapped_column(String(16), index=True)
+    category: Mapped[str] = mapped_column(String(16))
+    urgency: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(200))
+    district: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    petitioner_name: Mapped[str] = mapped_column(String(64))
+    petitioner_phone: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(TS, index=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    signed_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    replied_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    reply_by: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    replied_on_time: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    resolved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    close_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    reopens: Mapped[int] = mapped_column(Integer, default=0)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    extension_days: Mapped[int] = mapped_column(Integer, default=0)
+    handling_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    state: Mapped[dict] = mapped_column(JSON, default=dict)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class ActionRow(Base):
+    """Audit log: who did what, when, why (one row per step, keyed by the order's step seq)."""
+
+    __tablename__ = "actions"
+    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_actions_order_seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_no: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(TS, index=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class DispatchRow(Base):
+    """Each dispatch of an order to an owner, with its sign-for timeliness (KPI response rate)."""
+
+    __tablename__ = "dispatches"
+    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_dispatches_order_seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_no: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    unit_code: Mapped[str] = mapped_column(String(16), index=True)
+    dispatched_at: Mapped[datetime] = mapped_column(TS, index=True)
+    sign_by: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    signed_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    signed_on_time: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class ReturnRequestRow(Base):
+    __tablename__ = "return_requests"
+    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_returns_order_seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_no: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    unit_code: Mapped[str] = mapped_column(String(16), index=True)
+    claimed_unit: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    basis: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(TS, index=True)
+    recommendation: Mapped[dict] = mapped_column(JSON, default=dict)
+    decision: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    reviewer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    review_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+
+
+class CallbackRow(Base):
+    __tablename__ = "callbacks"
+    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_callbacks_order_seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_no: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    unit_code: Mapped[str] = mapped_column(String(16), index=True)
+    at: Mapped[datetime] = mapped_column(TS, index=True)
+    answered: Mapped[bool] = mapped_column(Boolean)
+    resolved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    satisfaction: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    unrated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SupervisionEventRow(Base):
+    """The ledger: strikes, criticisms, referrals. `key` makes each fact exactly-once."""
+
+    __tablename__ = "supervision_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    unit_code: Mapped[str] = mapped_column(String(16), index=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(24), index=True)
+    at: Mapped[datetime] = mapped_column(TS, index=True)
+    order_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class OutboxRow(Base):
+    """Transactional outbox: written once per fact, delivered by the dispatcher with retries."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))  # webhook | sms | log
+    recipient: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    order_no: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    body: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TS)
+    delivered_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    role: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+
+
+class SequenceRow(Base):
+    """Daily order-number counters (SY<yyyymmdd><nnnnnn>)."""
+
+    __tablename__ = "order_sequences"
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,54 @@
+"""The unit registry in the database: import a validated catalogue, read units back.
+
+An import replaces the whole registry in one transaction: a file is validated first
+(hotline.catalogue) and nothing changes unless all of it is valid.
+"""
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+
+from hotline.catalogue import Catalogue, ResponsibilityEntry, Unit
+from hotline.store import Database
+from hotline.store.tables import EntryRow, UnitRow
+
+
+def units_loaded(db: Database) -> bool:
+    with db.session() as s:
+        return (s.scalar(select(func.count()).select_from(UnitRow)) or 0) > 0
+
+
+def import_catalogue(db: Database, cat: Catalogue) -> int:
+    with db.session() as s:
+        secrets = {u.code: u.webhook_secret for u in s.scalars(select(UnitRow))}
+        s.execute(delete(EntryRow))
+        s.execute(delete(UnitRow))
+        s.flush()
+        for u in cat.units:
+            s.add(UnitRow(code=u.code, name=u.name, type=u.type.value if hasattr(u.type, "value") else u.type,
+                          districts=list(u.districts), webhook_url=u.webhook_url,
+                          webhook_secret=secrets.get(u.code)))
+            s.flush()
+            for e in u.responsibilities:
+                s.add(EntryRow(unit_code=u.code, matter=e.matter, keywords=list(e.keywords),
+                               categories=[getattr(c, "value", c) for c in e.categories],
+                               districts=list(e.districts or []), basis=e.basis))
+    return len(cat.units)
+
+
+def catalogue_from_db(db: Database) -> Catalogue:
+    with db.session() as s:
+        units = []
+        for u in s.scalars(select(UnitRow).order_by(UnitRow.code)):
+            entries = s.scalars(select(EntryRow).where(EntryRow.unit_code == u.code).order_by(EntryRow.id)).all()
+            units.append(Unit(code=u.code, name=u.name, type=u.type, districts=u.districts,
+                              webhook_url=u.webhook_url,
+                              responsibilities=[ResponsibilityEntry(matter=e.matter, keywords=e.keywords,
+                                                                    categories=e.categories,
+                                                                    districts=e.districts or None, basis=e.basis)
+                                                for e in entries]))
+    return Catalogue(units=units)
+
+
+def unit_codes(db: Database) -> set[str]:
+    with db.session() as s:
+        return set(s.scalars(select(UnitRow.code)))

@@ -1,0 +1,50 @@
+"""The store on SQLite and on a real PostgreSQL: migrations, intake reservation, outbox."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import func, inspect, select
+
+from hotline.contracts import NotificationRequest
+from hotline.intake import reserve_order
+from hotline.models import IntakeRequest
+from hotline.outbox import LoggingSmsAdapter, OutboxDispatcher, enqueue
+from hotline.store.tables import OrderRow, OutboxRow
+
+REQ = IntakeRequest.model_validate({
+    "channel": "phone", "category": "complaint", "title": "噪音", "description": "工地夜间施工噪音",
+    "petitioner": {"name": "王小明", "phone": "13800001234"}, "location": {"district": "JYQ"}})
+
+
+def test_migrations_create_every_table(any_db):
+    names = set(inspect(any_db.engine).get_table_names())
+    assert {"units", "responsibility_entries", "orders", "actions", "dispatches", "return_requests",
+            "callbacks", "supervision_events", "outbox", "api_keys", "alembic_version"} <= names
+
+
+def test_order_numbers_are_unique_and_idempotent(any_db):
+    at = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
+    a, created_a = reserve_order(any_db, REQ, "ZJJ", "key-1", now=at)
+    b, created_b = reserve_order(any_db, REQ, "ZJJ", "key-1", now=at)
+    c, _ = reserve_order(any_db, REQ, "ZJJ", None, now=at)
+    assert (a, created_a, created_b) == (b, True, False)
+    assert a == "SY20261126000001" and c == "SY20261126000002"
+    with any_db.session() as s:
+        assert s.scalar(select(func.count()).select_from(OrderRow)) == 2
+
+
+def test_outbox_writes_once_per_fact_and_delivers_once(any_db):
+    req = NotificationRequest(key="SY1:contact:petitioner:3", order_no="SY1", kind="contact",
+                              to="petitioner", subject="您好", petitioner_phone="13800001234")
+    with any_db.session() as s:
+        assert enqueue(s, req) is True
+    with any_db.session() as s:
+        assert enqueue(s, req) is False  # a retried activity writes nothing new
+    sms = LoggingSmsAdapter()
+    dispatcher = OutboxDispatcher(any_db, sms=sms)
+    assert dispatcher.run_once() == 1
+    assert dispatcher.run_once() == 0
+    assert [k for _, _, k in sms.sent] == ["SY1:contact:petitioner:3"]
+    with any_db.session() as s:
+        row = s.scalars(select(OutboxRow)).one()
+        assert row.status == "delivered" and row.attempts == 1

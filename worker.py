@@ -1,0 +1,84 @@
+"""The hotline worker: all workflows and activities, plus the outbox dispatcher.
+
+SIGTERM/SIGINT shut it down gracefully: no new tasks are polled, running activities get
+the graceful-shutdown window to finish (or are retried elsewhere), nothing is lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.registry import build_activities
+from hotline.catalogue import default_catalogue_path, load_catalogue
+from hotline.outbox import OutboxDispatcher
+from hotline.policy import PolicyError, load_policy
+from hotline.routing import Router
+from hotline.settings import Settings, SettingsError, load_settings
+from hotline.store import Database
+from workflows.connect import connect
+from workflows.registry import WORKFLOWS
+
+log = logging.getLogger("hotline.worker")
+
+
+def make_worker(client: Client, db: Database, settings: Settings, policy=None, router=None,
+                executor: ThreadPoolExecutor | None = None, **kwargs) -> Worker:
+    policy = policy or load_policy(settings.policy)
+    router = router or Router(load_catalogue(default_catalogue_path()))
+    return Worker(
+        client, task_queue=settings.task_queue, workflows=WORKFLOWS,
+        activities=build_activities(db, client, settings.task_queue, policy, router),
+        activity_executor=executor or ThreadPoolExecutor(max_workers=16),
+        graceful_shutdown_timeout=timedelta(seconds=20), **kwargs,
+    )
+
+
+async def _dispatch_outbox(dispatcher: OutboxDispatcher, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(dispatcher.run_once)
+        except Exception as exc:  # a database outage must not kill the worker; try again soon
+            log.warning("outbox dispatcher: %s", str(exc).splitlines()[0])
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        settings = load_settings()
+        policy = load_policy(settings.policy)
+        db = Database(settings.database_url)
+        db.check()
+        client = await connect(settings)
+    except (SettingsError, PolicyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    worker = make_worker(client, db, settings, policy=policy)
+    dispatcher = OutboxDispatcher(db)
+    outbox_task = asyncio.create_task(_dispatch_outbox(dispatcher, stop))
+    log.info("worker on task queue %r, namespace %r, policy %s@%s", settings.task_queue,
+             settings.temporal_namespace, policy.name, policy.version)
+    async with worker:
+        await stop.wait()
+        log.info("shutting down: finishing in-flight activities")
+    await outbox_task
+    db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,1 @@
+"""Temporal workflows: they decide. No I/O here; activities do it."""

@@ -1,0 +1,25 @@
+"""Cluster set-up: the custom search attributes of SPEC §8 (idempotent)."""
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+
+from workflows import search_attributes as sa
+
+_KINDS = {
+    "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "BOOL": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+}
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Adds the attributes the namespace lacks; returns their names."""
+    have = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {k.name: _KINDS[k.indexed_value_type.name] for k in sa.ALL if k.name not in have.custom_attributes}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing))
+    return sorted(missing)
