@@ -5,12 +5,13 @@ Pure domain code: no Temporal, no database, no I/O in the scorer. A `Router` is 
 matched), `entry_coverage()` and `recommend_return()` give the return reviewer the same evidence.
 
 How a request is scored:
-  * the text is normalised and cut by jieba, whose dictionary holds every catalogue keyword, so a
-    keyword counts fully only where jieba also sees a word boundary (医院 inside 南滨医院 is the
-    name of a place, not a complaint about a hospital);
+  * the text is normalised and cut by jieba, whose dictionary holds every catalogue word; a
+    keyword found strictly inside a longer catalogue word that jieba kept whole is weak evidence
+    (医院 inside 南滨医院 names a place, it is not a complaint about a hospital);
   * longer keywords and keywords few units share weigh more (an idf over units);
-  * keywords of 4+ characters also match through character bigrams, which survives inserted
-    words and some typos (拖欠我工资 for 拖欠工资);
+  * keywords of 4+ characters also match through character bigrams: most of their bigrams
+    present (拖欠我工资 for 拖欠工资), or one character off where a bigram anchors them
+    (违张建筑 for 违章建筑: homophone typos are substitutions);
   * site-bound entries (`places`) apply only where one of their places is named, and the place
     adds to the rank but never makes a clear owner by itself: that is exactly a nearest duty.
 """
@@ -34,7 +35,7 @@ Decision = Literal["clear_owner", "nearest_duty", "district_fallback"]
 # Tuned on tests/data/routing_eval.yaml; see bench/routing_eval.py.
 WEAK_MIN = 0.3  # below this a unit is not listed at all
 MATCH_MIN = 0.75  # below this nothing "matches": district fallback
-CLEAR_MIN = 1.2  # a clear owner needs at least this much of its own duties
+CLEAR_MIN = 0.95  # a clear owner needs at least one distinctive keyword of its own
 CLEAR_RATIO = 1.5  # ...and to lead the next unit by this factor
 PLACE_WEIGHT = 1.2  # per named site of a site-bound entry (at most two count)
 SUPPORT_WEIGHT = 0.3  # words matched in a unit's other entries
@@ -121,6 +122,7 @@ class _Hit:
     start: int
     end: int
     factor: float  # 1.0 exact at word boundaries, less inside a word or through bigrams
+    fuzzy: bool = False
 
 
 @dataclass
@@ -238,7 +240,9 @@ class Router:
             and m1.matter_score >= CLEAR_MIN
             and m1.matter_score >= CLEAR_RATIO * m2
         ):
-            runner = f"，明显领先{ranked[1].unit.name}（{ranked[1].score:.2f}）" if len(ranked) > 1 else ""
+            runner = ""
+            if len(ranked) > 1:
+                runner = f"，明显领先{ranked[1].unit.name}（{ranked[1].score:.2f}）"
             return RoutingResult(
                 candidates=candidates,
                 decision="clear_owner",
@@ -250,8 +254,8 @@ class Router:
         if m1.matter_score < CLEAR_MIN:
             why = f"最接近的权责只得{m1.matter_score:.2f}分，不足以认定明确责任单位"
         elif m1.unit.code != top.unit.code:
-            why = (f"按职责本身{m1.unit.name}与{top.unit.name}难分主次，"
-                   f"{top.unit.name}因项目地点就在附近而更近")
+            why = (f"按职责本身最接近的是{m1.unit.name}（{m1.matter_score:.2f}），"
+                   f"但{top.unit.name}的项目就在诉求所述位置")
         else:
             why = f"{top.unit.name}与{by_matter[1].unit.name}的权责清单都覆盖该诉求，难分主次"
         if fallback_unit is not None and all(c.unit != fallback_unit.code for c in candidates):
@@ -294,7 +298,9 @@ class Router:
             "requesting": own.model_dump(),
             "claimed": claimed.model_dump() if claimed else None,
             "routing": [
-                {"unit": m.unit.code, "score": round(m.score, 4)} for m in a.units[:3] if m.score > 0
+                {"unit": m.unit.code, "score": round(m.score, 4)}
+                for m in a.units[:3]
+                if m.score > 0
             ],
         }
         name = self.catalogue.unit(requesting_unit).name
@@ -315,9 +321,12 @@ class Router:
                            requesting_unit)
 
         def clearly_covers(code: str | None) -> bool:
+            # The named unit needs its list to cover (part of) the matter; a unit we would
+            # re-route to on our own needs to be a clear match.
+            if code and code == claimed_unit:
+                return claimed is not None and claimed.level != "none"
             m = scores.get(code) if code else None
-            cov = claimed if code == claimed_unit else None
-            return bool(m and m.matter_score >= CLEAR_MIN and (cov is None or cov.level != "none"))
+            return bool(m and m.matter_score >= CLEAR_MIN and m.unit.type != "hotline")
 
         if claimed_unit and clearly_covers(claimed_unit):
             cl = self.catalogue.unit(claimed_unit)
@@ -362,7 +371,8 @@ class Router:
             unit = self._owners[ui]
             if district is not None and district not in unit.districts:
                 continue
-            m = self._score_entry(unit.responsibilities[ei], kw_hits, place_hits, category, district)
+            entry = unit.responsibilities[ei]
+            m = self._score_entry(entry, kw_hits, place_hits, category, district)
             if m is not None:
                 per_unit.setdefault(ui, []).append(m)
         for ui, entries in per_unit.items():
@@ -419,13 +429,13 @@ class Router:
                 if start >= 0 and end <= n and kw not in best:
                     window = norm[start:end]
                     if sum(a != b for a, b in zip(window, kw)) == 1:
-                        best[kw] = _Hit(kw, start, end, FUZZY * (len(kw) - 1) / len(kw))
+                        best[kw] = _Hit(kw, start, end, FUZZY * (len(kw) - 1) / len(kw), True)
         for kw, found in grams.items():
             share = len(found) / self._kw_bigrams[kw]
             if kw not in best and share >= FUZZY_MIN_SHARE:
                 i = norm.find(kw[:2])
                 i = i if i >= 0 else norm.find(kw[-2:])
-                best[kw] = _Hit(kw, max(i, 0), max(i, 0) + 2, FUZZY * share)
+                best[kw] = _Hit(kw, max(i, 0), max(i, 0) + 2, FUZZY * share, True)
         return list(best.values())
 
     def _score_entry(self, entry, kw_hits, place_hits, category, district) -> _EntryMatch | None:
@@ -461,7 +471,8 @@ class Router:
             if m.unit.code == code:
                 mine = m
         own = positions(mine) if mine else set()
-        entries = [e.evidence() for e in mine.entries if e.matter_score >= MATCH_MIN] if mine else []
+        counted = [e for e in mine.entries if e.matter_score >= MATCH_MIN] if mine else []
+        entries = [e.evidence() for e in counted]
         share = len(own & signal) / len(signal) if signal else 0.0
         level = "none" if not entries else ("full" if share >= FULL_SHARE else "partial")
         uncovered = sorted({words_at[i] for i in signal - own}, key=lambda w: a.text.find(w))
@@ -483,8 +494,8 @@ class Router:
 
     @staticmethod
     def _fallback_candidate(unit: Unit) -> Candidate:
-        return Candidate(unit=unit.code, name=unit.name, score=0.0, matched_entries=[], fallback=True,
-                         reason=f"属地兜底：{unit.name}对本辖区事务负属地责任，诉求无明确责任单位时"
+        return Candidate(unit=unit.code, name=unit.name, score=0.0, matched_entries=[],
+                         fallback=True, reason=f"属地兜底：{unit.name}对本辖区事务负属地责任，诉求无明确责任单位时"
                          "由其先行承办并协调。")
 
 
@@ -495,10 +506,12 @@ def _length_weight(term: str) -> float:
 
 def _non_overlapping(hits: list[_Hit]) -> list[_Hit]:
     """Keep the longest, best hits of one entry; a word inside a longer matched word of the
-    same entry is not counted twice (排水沟 then not also 水沟)."""
+    same entry is not counted twice (排水沟 then not also 水沟). Exact matches go before
+    fuzzy ones: 自来水 as typed beats 自来水管 guessed from 自来水已."""
     chosen: list[_Hit] = []
     seen: set[str] = set()
-    for h in sorted(hits, key=lambda h: (-(h.end - h.start), -h.factor, h.start, h.term)):
+    order = sorted(hits, key=lambda h: (h.fuzzy, -(h.end - h.start), -h.factor, h.start, h.term))
+    for h in order:
         if h.term in seen or any(h.start < c.end and c.start < h.end for c in chosen):
             continue
         chosen.append(h)

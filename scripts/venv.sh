@@ -11,6 +11,10 @@ stamp=".venv/.installed${extras:+-$extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "installing the project${extras:+ with [$extras]} (first run takes a minute)" >&2
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+  if ! .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}" >.venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    echo "error: installing the project failed (log above)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

@@ -13,7 +13,7 @@ from hotline.api.auth import principal, require
 from hotline.api.errors import ApiError
 from hotline.apikeys import Principal
 from hotline.engine import ActionRefused, OrderEngine, OrderNotFound
-from hotline.intake import reserve_order
+from hotline.orders import IntakeError, intake_order, unit_codes
 from hotline.models import ACTION_MODELS, ADMIN_ACTIONS, IntakeRequest, OrderState, Stage
 from hotline.routing import Router
 from hotline.store import Database
@@ -57,24 +57,14 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router,
         return await _intake(req, p, idempotency_key, engine)
 
     async def _intake(req: IntakeRequest, p: Principal, key: str | None, engine: OrderEngine) -> OrderState:
-        units = _unit_codes()
-        if req.owner is not None:
-            if req.owner not in units or req.owner == "HOTLINE":
-                raise ApiError(422, f"owner {req.owner!r} is not a unit that can own an order")
-            owner, reason, routing = req.owner, "operator", []
-        else:
-            result = app.state.router.route(f"{req.title} {req.description}", req.category.value, req.location.district)
-            if not result.candidates:
-                raise ApiError(422, "no unit found for this request; choose an owner")
-            owner, reason = result.candidates[0].unit, f"routing:{result.decision}"
-            routing = [c.model_dump(mode="json") for c in result.candidates[:3]]
-        order_no, _created = reserve_order(db, req, owner, key)
-        await engine.start_order(order_no, req, owner, reason, routing)
-        return _view(p, await engine.state(order_no))
+        try:
+            st = await intake_order(db, engine, app.state.router, req, key)
+        except IntakeError as exc:
+            raise ApiError(422, str(exc)) from None
+        return _view(p, st)
 
     def _unit_codes() -> set[str]:
-        with db.session() as s:
-            return set(s.scalars(select(UnitRow.code)))
+        return unit_codes(db)
 
     @app.get("/api/v1/orders/{order_no}", response_model=OrderState, tags=["orders"])
     async def get_order(order_no: NO, p: Principal = Depends(principal),

@@ -1,0 +1,44 @@
+"""Intake as one operation shared by the HTTP API and the CLI: route, reserve, start."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from hotline.engine import OrderEngine
+from hotline.intake import reserve_order
+from hotline.models import IntakeRequest, OrderState
+from hotline.routing import Router
+from hotline.store import Database
+from hotline.store.tables import UnitRow
+
+
+class IntakeError(ValueError):
+    pass
+
+
+def choose_owner(db: Database, router: Router, req: IntakeRequest) -> tuple[str, str, list[dict]]:
+    """(owner, reason, routing evidence). The operator's choice wins over the suggestion."""
+    result = router.route(f"{req.title} {req.description}", req.category.value, req.location.district)
+    routing = [c.model_dump(mode="json") for c in result.candidates[:3]]
+    if req.owner is not None:
+        with db.session() as s:
+            unit = s.get(UnitRow, req.owner)
+        if unit is None or unit.type == "hotline":
+            raise IntakeError(f"owner {req.owner!r} is not a unit that can own an order")
+        return req.owner, "operator", routing
+    if not result.candidates:
+        raise IntakeError("no unit found for this request; choose an owner")
+    return result.candidates[0].unit, f"routing:{result.decision}", routing
+
+
+async def intake_order(db: Database, engine: OrderEngine, router: Router, req: IntakeRequest,
+                       idempotency_key: str | None = None) -> OrderState:
+    owner, reason, routing = choose_owner(db, router, req)
+    order_no, _created = reserve_order(db, req, owner, idempotency_key)
+    # Starting again with the same id is a no-op (USE_EXISTING), so a retried intake is safe.
+    await engine.start_order(order_no, req, owner, reason, routing)
+    return await engine.state(order_no)
+
+
+def unit_codes(db: Database) -> set[str]:
+    with db.session() as s:
+        return set(s.scalars(select(UnitRow.code)))
