@@ -258,8 +258,9 @@ class Router:
                    f"但{top.unit.name}的项目就在诉求所述位置")
         else:
             why = f"{top.unit.name}与{by_matter[1].unit.name}的权责清单都覆盖该诉求，难分主次"
-        if fallback_unit is not None and all(c.unit != fallback_unit.code for c in candidates):
-            candidates = [*candidates[: max(limit - 1, 1)], self._fallback_candidate(fallback_unit)]
+        if (fallback_unit is not None and limit > 1
+                and all(c.unit != fallback_unit.code for c in candidates)):
+            candidates = [*candidates[: limit - 1], self._fallback_candidate(fallback_unit)]
         return RoutingResult(
             candidates=candidates,
             decision="nearest_duty",
@@ -267,6 +268,11 @@ class Router:
             f"（{top.unit.code}）。{candidates[0].reason}",
             **common,
         )
+
+    def segment(self, text: str) -> list[str]:
+        """jieba's cut of the normalised text, the catalogue words in its dictionary (the
+        segmentation route() works on; also the baseline of bench/routing_speed.py)."""
+        return self._tok.lcut(normalise(text), HMM=False)
 
     def entry_coverage(
         self, unit_code: str, text: str, category: str | None = None, district: str | None = None

@@ -30,6 +30,7 @@ class Settings:
     http_host: str
     http_port: int
     ui_port: int
+    temporal_port: int = 7233  # of the embedded dev server
 
     @property
     def embedded_temporal(self) -> bool:
@@ -37,7 +38,7 @@ class Settings:
 
     @property
     def effective_temporal_address(self) -> str:
-        return self.temporal_address or "localhost:7233"
+        return self.temporal_address or f"localhost:{self.temporal_port}"
 
 
 def _check_address(value: str) -> str:
@@ -88,4 +89,5 @@ def load_settings(env: dict | None = None) -> Settings:
         http_host=env.get("HOTLINE_HTTP_HOST") or "127.0.0.1",
         http_port=_int(env, "HOTLINE_HTTP_PORT", 8000),
         ui_port=_int(env, "HOTLINE_UI_PORT", 8233),
+        temporal_port=_int(env, "HOTLINE_TEMPORAL_PORT", 7233),
     )

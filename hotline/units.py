@@ -25,13 +25,13 @@ def import_catalogue(db: Database, cat: Catalogue) -> int:
         s.flush()
         for u in cat.units:
             s.add(UnitRow(code=u.code, name=u.name, type=u.type.value if hasattr(u.type, "value") else u.type,
-                          districts=list(u.districts), webhook_url=u.webhook_url,
+                          districts=list(u.districts), webhook_url=u.webhook_url, places=list(u.places),
                           webhook_secret=secrets.get(u.code)))
             s.flush()
             for e in u.responsibilities:
                 s.add(EntryRow(unit_code=u.code, matter=e.matter, keywords=list(e.keywords),
                                categories=[getattr(c, "value", c) for c in e.categories],
-                               districts=list(e.districts or []), basis=e.basis))
+                               districts=list(e.districts or []), basis=e.basis, places=list(e.places)))
     return len(cat.units)
 
 
@@ -41,10 +41,11 @@ def catalogue_from_db(db: Database) -> Catalogue:
         for u in s.scalars(select(UnitRow).order_by(UnitRow.code)):
             entries = s.scalars(select(EntryRow).where(EntryRow.unit_code == u.code).order_by(EntryRow.id)).all()
             units.append(Unit(code=u.code, name=u.name, type=u.type, districts=u.districts,
-                              webhook_url=u.webhook_url,
+                              webhook_url=u.webhook_url, places=u.places or [],
                               responsibilities=[ResponsibilityEntry(matter=e.matter, keywords=e.keywords,
                                                                     categories=e.categories,
-                                                                    districts=e.districts or None, basis=e.basis)
+                                                                    districts=e.districts or None, basis=e.basis,
+                                                                    places=e.places or [])
                                                 for e in entries]))
     return Catalogue(units=units)
 

@@ -27,6 +27,7 @@ class UnitRow(Base):
     type: Mapped[str] = mapped_column(String(16))
     districts: Mapped[list] = mapped_column(JSON, default=list)
     webhook_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    places: Mapped[list] = mapped_column(JSON, default=list)
     webhook_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
@@ -39,6 +40,7 @@ class EntryRow(Base):
     categories: Mapped[list] = mapped_column(JSON, default=list)
     districts: Mapped[list] = mapped_column(JSON, default=list)
     basis: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    places: Mapped[list] = mapped_column(JSON, default=list)  # the entry applies only where one is named
 
 
 class OrderRow(Base):

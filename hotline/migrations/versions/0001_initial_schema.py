@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:37:58.729035
+Create Date: 2026-11-26 07:48:58.232068
 """
 from alembic import op
 import sqlalchemy as sa
@@ -188,6 +188,7 @@ def upgrade() -> None:
     sa.Column('type', sa.String(length=16), nullable=False),
     sa.Column('districts', sa.JSON(), nullable=False),
     sa.Column('webhook_url', sa.String(length=512), nullable=True),
+    sa.Column('places', sa.JSON(), nullable=False),
     sa.Column('webhook_secret', sa.String(length=128), nullable=True),
     sa.PrimaryKeyConstraint('code')
     )
@@ -199,6 +200,7 @@ def upgrade() -> None:
     sa.Column('categories', sa.JSON(), nullable=False),
     sa.Column('districts', sa.JSON(), nullable=False),
     sa.Column('basis', sa.String(length=512), nullable=True),
+    sa.Column('places', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['unit_code'], ['units.code'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )

@@ -1,0 +1,78 @@
+"""The run command's promise: the embedded stack comes up, serves the UI and the API, and
+after a stop and a restart every open order is still there and still Running."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import _binary, free_port
+
+ORDER = {"channel": "phone", "category": "complaint", "title": "工地夜间施工噪音",
+         "description": "小区旁边工地每天晚上十一点还在打桩", "petitioner": {"name": "王小明", "phone": "13800001234"},
+         "location": {"district": "JYQ"}}
+
+
+def _start(env: dict) -> tuple[subprocess.Popen, list[str]]:
+    p = subprocess.Popen([sys.executable, "stack.py"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    lines: list[str] = []
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        line = p.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if "Ctrl-C stops everything" in line:
+            return p, lines
+    p.kill()
+    raise AssertionError("stack did not come up:\n" + "\n".join(lines))
+
+
+def _stop(p: subprocess.Popen) -> int:
+    p.send_signal(signal.SIGTERM)
+    rest = p.communicate(timeout=90)[0]
+    assert "stopped" in rest
+    return p.returncode
+
+
+def _workflows(port: int, query: str) -> list[dict]:
+    out = subprocess.run([_binary("temporal"), "workflow", "list", "--address", f"127.0.0.1:{port}",
+                          "--query", query, "-o", "json"], capture_output=True, text=True, timeout=30, check=True)
+    return json.loads(out.stdout or "[]")
+
+
+def test_run_stop_rerun_keeps_orders_running(tmp_path: Path):
+    tport, uport, hport = free_port(), free_port(), free_port()
+    env = {**os.environ, "HOTLINE_VAR_DIR": str(tmp_path / "var"), "HOTLINE_TEMPORAL_PORT": str(tport),
+           "HOTLINE_UI_PORT": str(uport), "HOTLINE_HTTP_PORT": str(hport)}
+    env.pop("TEMPORAL_ADDRESS", None)
+    env.pop("DATABASE_URL", None)
+    p, lines = _start(env)
+    try:
+        key = next(line.split()[3] for line in lines if "dev admin key" in line)
+        base = f"http://127.0.0.1:{hport}"
+        assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{uport}/", timeout=10).status_code == 200
+        r = httpx.post(f"{base}/api/v1/orders", json=ORDER, headers={"X-API-Key": key}, timeout=30)
+        assert r.status_code == 201, r.text
+        order_no = r.json()["order_no"]
+        found = _workflows(tport, f'OrderNo="{order_no}"')
+        assert [w["execution"]["workflowId"] for w in found] == [f"order-{order_no}"]
+    finally:
+        assert _stop(p) == 0
+    p, lines = _start(env)
+    try:
+        assert not any("dev admin key" in line for line in lines), "the key is shown only once"
+        found = _workflows(tport, f'OrderNo="{order_no}" AND ExecutionStatus="Running"')
+        assert len(found) == 1
+        r = httpx.get(f"http://127.0.0.1:{hport}/api/v1/orders/{order_no}", headers={"X-API-Key": key}, timeout=30)
+        assert r.status_code == 200 and r.json()["stage"] == "dispatched"
+    finally:
+        assert _stop(p) == 0
