@@ -29,12 +29,13 @@ log = logging.getLogger("hotline.worker")
 
 
 def make_worker(client: Client, db: Database, settings: Settings, policy=None, router=None,
-                executor: ThreadPoolExecutor | None = None, **kwargs) -> Worker:
+                executor: ThreadPoolExecutor | None = None, calendar_overrides: dict | None = None,
+                **kwargs) -> Worker:
     policy = policy or load_policy(settings.policy)
     router = router or Router(load_catalogue(default_catalogue_path()))
     return Worker(
         client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-        activities=build_activities(db, client, settings.task_queue, policy, router),
+        activities=build_activities(db, client, settings.task_queue, policy, router, calendar_overrides),
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         graceful_shutdown_timeout=timedelta(seconds=20), **kwargs,
     )

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from hotline.store import Database
 from hotline.store.tables import ApiKeyRow
 
-ROLE = re.compile(r"^(intake|admin|department:[A-Z][A-Z0-9]{1,15})$")
+ROLE = re.compile(r"^(intake|admin|department:[A-Z][A-Z0-9_]{1,15})$")  # unit codes as in the catalogue
 
 
 class ApiKeyError(ValueError):
@@ -32,7 +32,8 @@ class Principal:
         """The `by` of actions taken with this key."""
         if self.role == "department":
             return self.unit
-        return f"admin:{self.label or self.key_id}" if self.role == "admin" else f"intake:{self.key_id}"
+        actor = f"admin:{self.label or self.key_id}" if self.role == "admin" else f"intake:{self.key_id}"
+        return actor[:64]  # the `by` of an action is at most 64 characters
 
 
 def _hash(key: str) -> str:

@@ -44,9 +44,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def ts_env():
-    """The real time-skipping test server."""
+    """The real time-skipping test server, one per test: a workflow left waiting by an earlier
+    test (its worker gone) would hold the clock, so every test gets a clean server."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=_binary("temporal-test-server"))
     yield env

@@ -58,12 +58,13 @@ class Harness:
 
 @asynccontextmanager
 async def running_worker(client: Client, db: Database, policy: str | Policy = "sanya", queue: str | None = None,
-                         search_attributes: bool = False):
+                         search_attributes: bool = False, calendar_overrides: dict | None = None):
     """search_attributes=True only on the dev server: the time-skipping server has no custom ones."""
     queue = queue or f"q-{uuid.uuid4().hex[:8]}"
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     settings = load_settings({"HOTLINE_TASK_QUEUE": queue})
-    async with make_worker(client, db, settings, policy=pol, router=router()):
+    async with make_worker(client, db, settings, policy=pol, router=router(),
+                           calendar_overrides=calendar_overrides):
         yield Harness(client, db, queue, pol, search_attributes)
 
 
@@ -79,3 +80,34 @@ def trace(history) -> list[str]:
     """
     return [e.WhichOneof("attributes") for e in history.events
             if not e.WhichOneof("attributes").startswith("workflow_task_")]
+
+
+async def until(h: "Harness", order_no: str, check, timeout: float = 15.0) -> OrderState:
+    """Poll the order's state (real seconds) until `check(state)` holds; the last state otherwise."""
+    import asyncio
+    import time
+    end = time.monotonic() + timeout
+    while True:
+        st = await h.state(order_no)
+        if check(st) or time.monotonic() > end:
+            return st
+        await asyncio.sleep(0.05)
+
+
+def notices(st: OrderState, kind: str, to: str | None = None) -> list:
+    return [n for n in st.notices if n.kind == kind and (to is None or n.to == to)]
+
+
+async def fired_and_cancelled_timers(handle) -> tuple[list[str], list[str]]:
+    """Summaries of timers that fired and of timers that were cancelled, from the history."""
+    from temporalio.api.enums.v1 import EventType
+    hist = await handle.fetch_history()
+    started, fired, cancelled = {}, [], []
+    for e in hist.events:
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            started[e.timer_started_event_attributes.timer_id] = e.user_metadata.summary.data.decode(errors="replace")
+        elif e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            fired.append(started.get(e.timer_fired_event_attributes.timer_id, ""))
+        elif e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED:
+            cancelled.append(started.get(e.timer_canceled_event_attributes.timer_id, ""))
+    return fired, cancelled

@@ -62,7 +62,7 @@ class DepartmentSupervisionWorkflow:
             new_year = next_year_start(self.ledger.year, tz)
             wait = max((new_year - workflow.now()).total_seconds(), 0)
             try:
-                await workflow.wait_condition(lambda: bool(self.queue) or workflow.is_continue_as_new_suggested(),
+                await workflow.wait_condition(lambda: bool(self.queue) or workflow.info().is_continue_as_new_suggested(),
                                               timeout=timedelta(seconds=wait) if wait else 0.001,
                                               timeout_summary=f"new year {self.ledger.year + 1}: ledger starts at zero")
             except TimeoutError:
@@ -78,7 +78,7 @@ class DepartmentSupervisionWorkflow:
                     await self._record(ev)
                 self._details()
             year_over = local_year(workflow.now(), tz) > self.ledger.year
-            if year_over or workflow.is_continue_as_new_suggested():
+            if year_over or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self.queue:
                     continue  # drain late signals before handing over

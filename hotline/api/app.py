@@ -1,170 +1,306 @@
 """The HTTP API of SPEC §8. `create_app` takes its dependencies, so tests and production wire
-different ones: the database, the order engine (Temporal in production) and the router."""
-from __future__ import annotations
+different ones: the database, the order engine (Temporal in production) and the router.
 
-from contextlib import asynccontextmanager
-from typing import Annotated, Any, Callable
+Department and hotline actions are one route each, with the action's typed body, and map one
+to one onto the work-order workflow's updates. The acting party (`by`) always comes from the
+API key, never from the body.
+"""
+import logging
+from datetime import datetime, timezone
+from typing import Annotated, Callable, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
+from pydantic import BaseModel, Field, create_model
 from sqlalchemy import func, select
 
-from hotline.api import errors
+from hotline import transitions
+from hotline.api import admin_routes, errors, open311
 from hotline.api.auth import principal, require
-from hotline.api.errors import ApiError
+from hotline.api.errors import ApiError, reject_nul
 from hotline.apikeys import Principal
 from hotline.engine import ActionRefused, OrderEngine, OrderNotFound
-from hotline.orders import IntakeError, intake_order, unit_codes
-from hotline.models import ACTION_MODELS, ADMIN_ACTIONS, IntakeRequest, OrderState, Stage
-from hotline.routing import Router
+from hotline.models import (
+    ACTION_MODELS, ADMIN_ACTIONS, DISTRICTS, Category, IntakeRequest, OrderState, PetitionerView, Stage,
+    Strict, Urgency, mask_name, mask_phone,
+)
+from hotline.orders import IntakeError, intake_order
+from hotline.routing import Router, RoutingResult
 from hotline.store import Database
-from hotline.store.tables import OrderRow, UnitRow
+from hotline.store.tables import OrderRow
 
-NO = Annotated[str, Path(pattern=r"^SY\d{8,20}$", description="order number, e.g. SY20261126000123")]
+log = logging.getLogger("hotline.api")
+
+ORDER_NO = r"^SY\d{8,20}$"
+UNIT_CODE = r"^[A-Z][A-Z0-9_]{1,15}$"
+NO = Annotated[str, Path(pattern=ORDER_NO, description="order number, e.g. SY20261126000123")]
+District = Literal["YZQ", "TYQ", "JYQ", "HTQ", "YCQ"]
+assert set(District.__args__) == set(DISTRICTS)
 
 
-def _may_see_identity(p: Principal, st: OrderState) -> bool:
+# ---------------------------------------------------------------- response and body models
+
+
+class OrderSummary(BaseModel):
+    """One row of a list, from the database read model. The petitioner is always masked."""
+
+    order_no: str
+    workflow_id: str
+    stage: Stage
+    owner: str
+    category: Category
+    urgency: Urgency
+    channel: str
+    title: str
+    district: str | None = None
+    overdue: bool
+    reopens: int
+    return_count: int
+    created_at: datetime
+    reply_by: datetime | None = Field(default=None, description="the (extended) handling deadline")
+    closed_at: datetime | None = None
+    petitioner: PetitionerView
+
+
+class OrderList(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[OrderSummary]
+
+
+def _body_model(action: str, model: type[BaseModel]) -> type[BaseModel]:
+    """The action's update payload without `by` (the acting party comes from the API key)."""
+    fields = {n: (f.annotation, f) for n, f in model.model_fields.items() if n != "by"}
+    name = "".join(p.capitalize() for p in action.split("-")) + "Body"
+    return create_model(name, __base__=Strict, __doc__=f"body of `{action}`", **fields)
+
+
+ACTION_BODIES: dict[str, type[BaseModel]] = {a: _body_model(a, m) for a, m in ACTION_MODELS.items()}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def may_see_identity(p: Principal, st: OrderState) -> bool:
+    """Owner, co-handlers and admins see the petitioner; everyone else a masked copy."""
     return p.role == "admin" or (p.role == "department" and (
         p.unit == st.owner or p.unit in {c.unit for c in st.co_handlers}))
 
 
-def _view(p: Principal, st: OrderState) -> OrderState:
-    return st if _may_see_identity(p, st) else st.masked()
+def view(p: Principal, st: OrderState) -> OrderState:
+    return st if may_see_identity(p, st) else st.masked()
 
 
-def create_app(db: Database, engine: OrderEngine | None, router: Router,
+def _row_state(db: Database, order_no: str) -> tuple[OrderRow | None, OrderState | None]:
+    with db.session() as s:
+        row = s.get(OrderRow, order_no)
+    st = OrderState.model_validate(row.state) if row is not None and row.state else None
+    return row, st
+
+
+async def read_order(db: Database, engine: OrderEngine | None, order_no: str) -> OrderState:
+    """Running orders from the workflow's query; closed ones (or with no engine) from the database."""
+    row, stored = _row_state(db, order_no)
+    if stored is not None and (stored.stage == Stage.closed or engine is None):
+        return stored
+    if engine is None:
+        raise ApiError(404, f"order {order_no} not found")
+    try:
+        return await engine.state(order_no)
+    except OrderNotFound:
+        pass
+    except Exception as exc:  # Temporal unreachable or no worker: the read model still answers
+        if stored is None:
+            raise
+        log.warning("state of %s from the read model: %s", order_no, type(exc).__name__)
+        return stored
+    if stored is None:
+        raise ApiError(404, f"order {order_no} not found")
+    return stored
+
+
+def aware(dt: datetime | None) -> datetime | None:
+    """SQLite gives back naive datetimes; they were written in UTC."""
+    return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt
+
+
+def _summary(r: OrderRow) -> OrderSummary:
+    return OrderSummary(
+        order_no=r.order_no, workflow_id=r.workflow_id, stage=r.stage, owner=r.owner, category=r.category,
+        urgency=r.urgency, channel=r.channel, title=r.title, district=r.district, overdue=bool(r.overdue),
+        reopens=r.reopens or 0, return_count=r.return_count or 0, created_at=aware(r.created_at),
+        reply_by=aware(r.reply_by), closed_at=aware(r.closed_at),
+        petitioner=PetitionerView(name=mask_name(r.petitioner_name or ""), phone=mask_phone(r.petitioner_phone or "")))
+
+
+def _engine(request: Request) -> OrderEngine:
+    if request.app.state.engine is None:
+        raise ApiError(503, "the workflow engine is not connected")
+    return request.app.state.engine
+
+
+def _router(request: Request) -> Router:
+    if request.app.state.router is None:
+        raise ApiError(503, "the routing engine is not ready")
+    return request.app.state.router
+
+
+def _actor_check(action: str) -> Callable:
+    admin = action in ADMIN_ACTIONS
+
+    def dep(p: Principal = Depends(principal)) -> Principal:
+        if admin and p.role != "admin":
+            raise ApiError(403, f"only the hotline office (an admin key) may {action}")
+        if not admin and p.role != "department":
+            raise ApiError(403, f"{action} is a department action; use the unit's department key")
+        return p
+    return dep
+
+
+# ---------------------------------------------------------------- the app
+
+
+def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
                lifespan: Callable | None = None) -> FastAPI:
     app = FastAPI(title="12345 Hotline work orders", version="1.0",
-                  description="First-contact responsibility (首接责任制) on durable workflows.",
+                  description="First-contact responsibility (首接责任制) on durable workflows. "
+                              "Send the key in `X-API-Key`; errors are `{\"error\": {\"code\", \"message\"}}`.",
                   lifespan=lifespan)
     app.state.db, app.state.engine, app.state.router = db, engine, router
     errors.install(app)
 
-    def eng(request: Request) -> OrderEngine:
-        if request.app.state.engine is None:
-            raise ApiError(503, "the workflow engine is not connected")
-        return request.app.state.engine
-
     @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     # ------------------------------------------------------------------ orders
 
-    @app.post("/api/v1/orders", status_code=201, response_model=OrderState, tags=["orders"])
-    async def intake(req: IntakeRequest, p: Principal = Depends(require("intake", "admin")),
-                     idempotency_key: str | None = Header(default=None, max_length=128),
-                     engine: OrderEngine = Depends(eng)) -> OrderState:
-        return await _intake(req, p, idempotency_key, engine)
-
-    async def _intake(req: IntakeRequest, p: Principal, key: str | None, engine: OrderEngine) -> OrderState:
+    async def _intake(req: IntakeRequest, p: Principal, key: str | None, engine: OrderEngine,
+                      router: Router) -> OrderState:
+        reject_nul(req.model_dump(mode="json"))
+        if key:
+            reject_nul(key, "Idempotency-Key")
+            with db.session() as s:
+                known = s.scalar(select(OrderRow).where(OrderRow.idempotency_key == key))
+            if known is not None and known.state:  # a replay: the same order, no second workflow
+                return view(p, await read_order(db, engine, known.order_no))
         try:
-            st = await intake_order(db, engine, app.state.router, req, key)
+            st = await intake_order(db, engine, router, req, key)
         except IntakeError as exc:
             raise ApiError(422, str(exc)) from None
-        return _view(p, st)
+        return view(p, st)
 
-    def _unit_codes() -> set[str]:
-        return unit_codes(db)
+    @app.post("/api/v1/orders", status_code=201, response_model=OrderState, tags=["orders"],
+              summary="intake (受理): create a work order, dispatch it, start its workflow")
+    async def intake(request: Request, req: IntakeRequest, p: Principal = Depends(require("intake", "admin")),
+                     idempotency_key: str | None = Header(
+                         default=None, min_length=1, max_length=128,
+                         description="same key → same order and no second workflow")) -> OrderState:
+        return await _intake(req, p, idempotency_key, _engine(request), _router(request))
 
-    @app.get("/api/v1/orders/{order_no}", response_model=OrderState, tags=["orders"])
-    async def get_order(order_no: NO, p: Principal = Depends(principal),
-                        engine: OrderEngine = Depends(eng)) -> OrderState:
-        try:
-            st = await engine.state(order_no)
-        except OrderNotFound:
-            with db.session() as s:
-                row = s.get(OrderRow, order_no)
-            if row is None or not row.state:
-                raise ApiError(404, f"order {order_no} not found") from None
-            st = OrderState.model_validate(row.state)
-        return _view(p, st)
+    @app.get("/api/v1/orders/{order_no}", response_model=OrderState, tags=["orders"],
+             summary="current state and history of actions")
+    async def get_order(order_no: NO, request: Request, p: Principal = Depends(principal)) -> OrderState:
+        return view(p, await read_order(db, request.app.state.engine, order_no))
 
-    @app.get("/api/v1/orders", tags=["orders"])
-    async def list_orders(p: Principal = Depends(principal), owner: str | None = None,
+    @app.get("/api/v1/orders", response_model=OrderList, tags=["orders"],
+             summary="list from the read model (petitioner masked)")
+    async def list_orders(p: Principal = Depends(principal),
+                          owner: str | None = Query(default=None, pattern=UNIT_CODE),
                           stage: Stage | None = None, overdue: bool | None = None,
-                          limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+                          category: Category | None = None, urgency: Urgency | None = None,
+                          district: District | None = None,
+                          limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9)) -> OrderList:
         q = select(OrderRow)
-        if owner:
-            q = q.where(OrderRow.owner == owner)
-        if stage:
-            q = q.where(OrderRow.stage == stage.value)
+        for col, val in ((OrderRow.owner, owner), (OrderRow.stage, stage), (OrderRow.category, category),
+                         (OrderRow.urgency, urgency), (OrderRow.district, district)):
+            if val is not None:
+                q = q.where(col == getattr(val, "value", val))
         if overdue is not None:
-            q = q.where(OrderRow.overdue == overdue)
+            q = q.where(OrderRow.overdue.is_(overdue))
         with db.session() as s:
-            total = s.scalar(select(func.count()).select_from(q.subquery()))
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
             rows = s.scalars(q.order_by(OrderRow.created_at.desc(), OrderRow.order_no.desc())
                              .limit(limit).offset(offset)).all()
-        items = [{"order_no": r.order_no, "stage": r.stage, "owner": r.owner, "category": r.category,
-                  "urgency": r.urgency, "title": r.title, "district": r.district, "overdue": r.overdue,
-                  "created_at": r.created_at, "reply_by": r.reply_by, "return_count": r.return_count}
-                 for r in rows]
-        return {"total": total, "limit": limit, "offset": offset, "items": items}
+        return OrderList(total=total, limit=limit, offset=offset, items=[_summary(r) for r in rows])
 
-    @app.post("/api/v1/orders/{order_no}/{action}", response_model=OrderState, tags=["orders"])
-    async def act(order_no: NO, action: str, body: dict[str, Any] = Body(default_factory=dict),
-                  p: Principal = Depends(principal), engine: OrderEngine = Depends(eng)) -> OrderState:
-        model = ACTION_MODELS.get(action)
-        if model is None:
-            raise ApiError(404, f"unknown action {action!r}; known: {', '.join(sorted(ACTION_MODELS))}")
-        if action in ADMIN_ACTIONS and p.role != "admin":
-            raise ApiError(403, f"only the hotline office may {action}")
-        if action not in ADMIN_ACTIONS and p.role != "department":
-            raise ApiError(403, f"{action} is a department action; use the unit's key")
-        if not isinstance(body, dict) or "by" in body:
-            raise ApiError(422, "the body must be a JSON object; the acting unit comes from the API key")
-        try:
-            payload = model.model_validate({**body, "by": p.actor})
-        except Exception as exc:  # pydantic ValidationError → 422 with the field messages
-            raise ApiError(422, _validation_message(exc)) from None
+    async def _act(order_no: str, action: str, body: BaseModel | None, p: Principal,
+                   engine: OrderEngine) -> OrderState:
+        data = body.model_dump() if body is not None else {}
+        reject_nul(data)
+        payload = ACTION_MODELS[action].model_validate({**data, "by": p.actor})
+        _, stored = _row_state(db, order_no)
+        if stored is not None and stored.stage == Stage.closed:
+            raise ApiError(409, f"order {order_no} is closed ({stored.close_reason}); it takes no more actions")
         try:
             current = await engine.state(order_no)
         except OrderNotFound:
-            raise ApiError(404, f"order {order_no} not found or closed") from None
+            raise ApiError(404, f"order {order_no} not found") from None
         if p.role == "department":
-            allowed = ({c.unit for c in current.co_handlers} if action == "co-handler-done" else {current.owner})
+            if action == "co-handler-done":
+                allowed, who = {c.unit for c in current.co_handlers}, "a co-handler"
+            else:
+                allowed, who = {current.owner}, f"the owner ({current.owner})"
             if p.unit not in allowed:
-                raise ApiError(403, f"{p.unit} may not {action} order {order_no} (owner: {current.owner})")
+                raise ApiError(403, f"{p.unit} may not {action} order {order_no}: only {who} may")
         try:
             st = await engine.act(order_no, action, payload)
         except ActionRefused as exc:
             raise ApiError(403 if exc.kind == "Forbidden" else 409, exc.message) from None
         except OrderNotFound:
             raise ApiError(404, f"order {order_no} not found") from None
-        return _view(p, st)
+        return view(p, st)
 
-    # ------------------------------------------------------------------ routing, units
+    for action in ACTION_MODELS:
+        _add_action_route(app, action, _act)
 
-    @app.get("/api/v1/routing", tags=["routing"])
-    async def route(text: str = Query(min_length=1, max_length=5000), category: str | None = None,
-                    district: str | None = None, _: Principal = Depends(principal)) -> dict[str, Any]:
-        from hotline.models import DISTRICTS, Category
-        if district is not None and district not in DISTRICTS:
-            raise ApiError(422, f"unknown district {district!r}; known: {', '.join(DISTRICTS)}")
-        if category is not None and category not in Category.__members__:
-            raise ApiError(422, f"unknown category {category!r}; known: {', '.join(Category.__members__)}")
-        return app.state.router.route(text, category, district).model_dump(mode="json")
+    @app.post("/api/v1/orders/{order_no}/{action}", include_in_schema=False)
+    async def unknown_action(order_no: str, action: str) -> None:
+        raise ApiError(404, f"unknown action {action!r}; known: {', '.join(sorted(ACTION_MODELS))}")
 
-    @app.get("/api/v1/units", tags=["units"])
-    async def list_units(_: Principal = Depends(principal)) -> list[dict[str, Any]]:
-        with db.session() as s:
-            return [{"code": u.code, "name": u.name, "type": u.type, "districts": u.districts,
-                     "webhook": bool(u.webhook_url)} for u in s.scalars(select(UnitRow).order_by(UnitRow.code))]
+    # ------------------------------------------------------------------ routing
 
-    @app.get("/api/v1/units/{code}/supervision", tags=["units"])
-    async def supervision(code: str, _: Principal = Depends(require("admin", "department")),
-                          request: Request = None) -> dict[str, Any]:
-        from hotline.ledger import ledger_view
-        if code not in _unit_codes():
-            raise ApiError(404, f"unit {code} not found")
-        live = await request.app.state.engine.supervision(code) if request.app.state.engine else None
-        return ledger_view(db, code, live)
+    @app.get("/api/v1/routing", response_model=RoutingResult, tags=["routing"],
+             summary="ranked candidate units with the responsibility entries that matched")
+    async def route(text: str = Query(min_length=1, max_length=5000), category: Category | None = None,
+                    district: District | None = None, _: Principal = Depends(principal),
+                    router: Router = Depends(_router)) -> RoutingResult:
+        if not text.strip():
+            raise ApiError(422, "text: must not be blank")
+        return router.route(text, category.value if category else None, district)
 
+    app.include_router(admin_routes.router)
+    app.include_router(open311.router)
     app.state.intake = _intake
     return app
 
 
-def _validation_message(exc: Exception) -> str:
-    errs = getattr(exc, "errors", None)
-    if callable(errs):
-        return "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errs()[:5])
-    return str(exc)
+def _add_action_route(app: FastAPI, action: str, act: Callable) -> None:
+    body_model = ACTION_BODIES[action]
+    t = transitions.TABLE[action]
+    who = {"owner": "the owner's department key", "co_handler": "a co-handler's department key",
+           "admin": "an admin key"}[t.actor]
+    stages = ", ".join(sorted(s.value for s in t.from_stages))
+    doc = (f"`{action}` — {t.note}. Needs {who}. Allowed in stages: {stages}. "
+           "Refused by the workflow's validator → 409 with its message (403 when forbidden); nothing changes.")
+    check = _actor_check(action)
+    path = f"/api/v1/orders/{{order_no}}/{action}"
+    kw = dict(response_model=OrderState, tags=["actions"], summary=f"{action} ({t.note.split(',')[0]})",
+              description=doc, name=action.replace("-", "_"))
+    if not body_model.model_fields:  # sign: the body may be absent or {}
+        async def endpoint(request: Request, order_no: NO, p: Principal = Depends(check),
+                           body: body_model | None = Body(default=None)) -> OrderState:
+            return await act(order_no, action, body, p, _engine(request))
+    else:
+        async def endpoint(request: Request, order_no: NO, body: body_model,
+                           p: Principal = Depends(check)) -> OrderState:
+            return await act(order_no, action, body, p, _engine(request))
+    app.add_api_route(path, endpoint, methods=["POST"], **kw)
+
+
+def __getattr__(name: str):
+    """`uvicorn hotline.api.app:app` (Dockerfile, compose) serves the production-wired gateway."""
+    if name == "app":
+        from gateway import app as production_app
+        return production_app
+    raise AttributeError(name)

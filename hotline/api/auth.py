@@ -1,4 +1,8 @@
-"""X-API-Key authentication and role checks."""
+"""X-API-Key authentication and role checks.
+
+Roles: `intake`, `admin`, `department:<unit code>`. A missing, unknown or revoked key is 401;
+a valid key whose role may not do the thing is 403.
+"""
 from __future__ import annotations
 
 from fastapi import Depends, Header, Request
@@ -6,14 +10,21 @@ from fastapi import Depends, Header, Request
 from hotline.api.errors import ApiError
 from hotline.apikeys import Principal, verify_key
 
+KEY_HEADER = "X-API-Key"
 
-def principal(request: Request, x_api_key: str | None = Header(default=None)) -> Principal:
-    if not x_api_key:
-        raise ApiError(401, "missing X-API-Key header")
-    p = verify_key(request.app.state.db, x_api_key)
+
+def authenticate(request: Request, key: str | None) -> Principal:
+    if not key:
+        raise ApiError(401, f"missing {KEY_HEADER} header")
+    p = verify_key(request.app.state.db, key)
     if p is None:
         raise ApiError(401, "unknown or revoked API key")
     return p
+
+
+def principal(request: Request, x_api_key: str | None = Header(
+        default=None, description="the caller's API key (roles: intake, admin, department:<code>)")) -> Principal:
+    return authenticate(request, x_api_key)
 
 
 def require(*roles: str):

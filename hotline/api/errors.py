@@ -1,52 +1,116 @@
-"""Errors as {"error": {"code", "message"}} with the right status, never a stack trace."""
+"""Errors as {"error": {"code", "message"}} with the right status, never a stack trace.
+
+Under /open311/ errors take the GeoReport v2 shape instead: [{"code", "description"}] (JSON or
+XML after the path's format suffix).
+"""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("hotline.api")
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-         409: "conflict", 422: "invalid_input", 503: "unavailable"}
+         409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_input",
+         503: "unavailable"}
+OPEN311_PREFIX = "/open311/"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None,
+                 details: list[str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.code = status, message, code or CODES.get(status, "error")
+        self.details = details
 
 
-def _body(code: str, message: str) -> dict:
-    return {"error": {"code": code, "message": message}}
+class Open311Error(Exception):
+    """An error of the GeoReport v2 endpoint: rendered as [{"code", "description"}]."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status, self.description = status, description
 
 
-def _describe(exc: RequestValidationError) -> str:
+def reject_nul(value: Any, path: str = "body") -> None:
+    """NUL characters cannot be stored (PostgreSQL refuses them): refuse them at the door."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ApiError(422, f"{path}: NUL characters are not allowed")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            reject_nul(v, f"{path}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            reject_nul(v, f"{path}.{i}")
+
+
+def body(code: str, message: str, details: list[str] | None = None) -> dict:
+    err: dict = {"code": code, "message": message}
+    if details:
+        err["details"] = details
+    return {"error": err}
+
+
+def _loc(e: dict) -> str:
+    return ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header", "form"))
+
+
+def describe(errors: list[dict], limit: int = 5) -> str:
     parts = []
-    for e in exc.errors()[:5]:
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+    for e in errors[:limit]:
+        loc = _loc(e)
         parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
     return "; ".join(parts) or "invalid request"
 
 
+def _is_json_syntax(exc: RequestValidationError) -> bool:
+    return any(e.get("type") == "json_invalid" for e in exc.errors())
+
+
+def open311_response(request: Request, status: int, description: str) -> Response:
+    from hotline.api.open311 import render  # the format (json/xml) follows the path's suffix
+    return render(request.url.path, [{"code": status, "description": description}], status, root="errors")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError):
-        return JSONResponse(_body(exc.code, exc.message), status_code=exc.status)
+    async def _api(request: Request, exc: ApiError):
+        if request.url.path.startswith(OPEN311_PREFIX):
+            return open311_response(request, exc.status, exc.message)
+        return JSONResponse(body(exc.code, exc.message, exc.details), status_code=exc.status)
+
+    @app.exception_handler(Open311Error)
+    async def _open311(request: Request, exc: Open311Error):
+        return open311_response(request, exc.status, exc.description)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError):
-        return JSONResponse(_body("invalid_input", _describe(exc)), status_code=422)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        if request.url.path.startswith(OPEN311_PREFIX):
+            return open311_response(request, 400, describe(exc.errors()))
+        if _is_json_syntax(exc):
+            return JSONResponse(body("bad_request", "the body is not valid JSON"), status_code=400)
+        return JSONResponse(body("invalid_input", describe(exc.errors())), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException):
-        return JSONResponse(_body(CODES.get(exc.status_code, "error"), str(exc.detail)), status_code=exc.status_code)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if request.url.path.startswith(OPEN311_PREFIX):
+            return open311_response(request, exc.status_code, str(exc.detail))
+        return JSONResponse(body(CODES.get(exc.status_code, "error"), str(exc.detail)),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception):
-        log.exception("unexpected error")
-        return JSONResponse(_body("unavailable", "the service could not complete the request; try again"),
-                            status_code=503)
+    async def _unexpected(request: Request, exc: Exception):
+        # The trace goes to the log (which never holds the petitioner's data: bodies are not
+        # logged), the caller gets one line.
+        log.error("unexpected error on %s %s: %s: %s", request.method, request.url.path,
+                  type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+        msg = "the service could not complete the request; try again"
+        if request.url.path.startswith(OPEN311_PREFIX):
+            return open311_response(request, 503, msg)
+        return JSONResponse(body("unavailable", msg), status_code=503)
