@@ -358,6 +358,10 @@ class OrderLife:
         self.notice(t, "survey", "petitioner", f"请评价工单{s.order_no}的办理", f"survey{self.seq + 1}")
         self.step(t, "callback-start", "hotline", {"callback_by": s.deadlines.callback_by.isoformat()})
 
+    def callback_unanswered(self, t: datetime) -> None:
+        t = self.at(t)
+        self.step(t, "callback", "admin:sim", {"answered": False})
+
     def _unrated(self, t: datetime) -> None:
         self.st.callback = CallbackResult(answered=False, unrated=True, at=t)
         self.step(t, "unrated", "system", {"answered": False})
