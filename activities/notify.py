@@ -8,6 +8,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from hotline.contracts import NotificationRequest
+from hotline.faults import crash_point
 from hotline.outbox import enqueue
 from hotline.store import Database
 
@@ -20,4 +21,6 @@ class NotifyActivities:
     def notify(self, req: NotificationRequest) -> bool:
         """Returns True when this call wrote the message, False when it was already there."""
         with self.db.session() as s:
-            return enqueue(s, req)
+            written = enqueue(s, req)
+        crash_point(f"notify:{req.kind}")  # written, but the completion never reaches the server
+        return written

@@ -8,6 +8,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 
+from hotline.faults import crash_point
 from hotline.contracts import NotificationRequest, StaffFlag, Strike
 from hotline.outbox import enqueue
 from hotline.policy import Policy
@@ -43,6 +44,7 @@ class SupervisionActivities:
     @activity.defn(name="record_ledger_event")
     def record_ledger_event(self, ev: LedgerEvent) -> bool:
         """Record a strike, criticism, referral or appendix once; send its documents once."""
+        crash_point(f"ledger:{ev.kind}:before")
         with self.db.session() as s:
             if s.scalar(select(SupervisionEventRow.id).where(SupervisionEventRow.key == ev.key)) is not None:
                 return False
@@ -51,5 +53,5 @@ class SupervisionActivities:
             for to in ev.send_to:
                 enqueue(s, NotificationRequest(key=f"{ev.key}:to:{to}", order_no=ev.order_no, kind=ev.kind,
                                                to=to, subject=ev.title, body={"document": ev.detail}))
-            s.flush()
-            return True
+        crash_point(f"ledger:{ev.kind}")  # recorded, but the completion never reaches the server
+        return True

@@ -20,6 +20,7 @@ SY<yyyymmdd>9xxxxx (a real day's counter never gets near 900000), ledger keys st
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from sqlalchemy import insert
 
@@ -29,13 +30,13 @@ from hotline.models import (
     ActionRecord, CallbackResult, Category, Channel, Location, Notice, OrderState, PendingRequest,
     PetitionerView, Satisfaction, Stage, Urgency,
 )
-from hotline.policy import Policy, load_policy
+from hotline.policy import Duration, Policy, load_policy
 from hotline.store import Database
 from hotline.store.tables import (
     ActionRow, CallbackRow, DispatchRow, OrderRow, ReturnRequestRow, SupervisionEventRow,
 )
 from hotline.supervision import Ledger, LedgerEvent, apply_strike, local_year
-from hotline.workcal import calendar_for
+from hotline.workcal import WorkCalendar, calendar_for
 
 SIM_BASE = 900000
 
@@ -117,7 +118,8 @@ class BulkSink:
                 "unrated": action == "unrated"})
 
     def end_order(self, st: OrderState, seq: int, at: datetime) -> None:
-        row = OrderRow(order_no=st.order_no)
+        # _apply_state only sets attributes: a plain namespace spares the ORM's instrumentation.
+        row = SimpleNamespace(order_no=st.order_no, idempotency_key=None, handling_seconds=None)
         _apply_state(row, st, seq)
         row.updated_at = at
         self.rows[OrderRow].append({c: getattr(row, c) for c in self._columns})
@@ -133,33 +135,48 @@ class BulkSink:
         with self.db.session() as s:
             for table in self.TABLES:
                 if self.rows[table]:
-                    s.execute(insert(table), self.rows[table])
+                    s.connection().execute(insert(table.__table__), self.rows[table])
                     self.rows[table] = []
 
 
 # ---------------------------------------------------------------- one order's life
 
 
+class CalendarClock:
+    """Deadlines straight from WorkCalendar, as the compute_deadlines activity computes them."""
+
+    def __init__(self, cal: WorkCalendar) -> None:
+        self.cal = cal
+
+    def fraction(self, start: datetime, limit: Duration, f: float = 1.0) -> tuple[datetime, bool]:
+        d = self.cal.fraction(start, limit, f)
+        return d.at.astimezone(UTC), d.provisional
+
+    def working_seconds(self, a: datetime, b: datetime) -> float:
+        return self.cal.working_seconds_between(a, b)
+
+
 class OrderLife:
     """One order, step by step as WorkOrderWorkflow records it; timers fire on the way."""
 
-    def __init__(self, sink, policy: Policy, st: OrderState, until: datetime) -> None:
+    def __init__(self, sink, policy: Policy, st: OrderState, until: datetime, clock=None) -> None:
         self.sink, self.policy, self.st, self.until = sink, policy, st, until
-        self.cal = calendar_for(policy)
+        self.clock = clock or CalendarClock(calendar_for(policy))
         self.seq, self.last_at = 0, st.created_at
         self.timers: dict[str, tuple[datetime, object]] = {}
         self.strikes: list[Strike] = []
         self._before_return: Stage | None = None
 
     # -- machinery
-    def due(self, name: str, start: datetime, limit, fraction: float | None = None) -> datetime:
-        d = self.cal.fraction(start, limit, fraction) if fraction else self.cal.add(start, limit)
+    def due(self, name: str, start: datetime, limit: Duration, fraction: float | None = None) -> datetime:
+        """A deadline as the compute_deadlines activity gives it (WorkCalendar.fraction / add)."""
+        at, provisional = self.clock.fraction(start, limit, fraction or 1.0)
         prov = self.st.deadlines.provisional
-        if d.provisional and name not in prov:
+        if provisional and name not in prov:
             prov.append(name)
-        elif not d.provisional and name in prov:
+        elif not provisional and name in prov:
             prov.remove(name)
-        return d.at.astimezone(UTC)  # UTC, as workflow.now(): the store compares it after a round trip
+        return at  # UTC, as workflow.now(): the store compares it after a round trip
 
     def step(self, at: datetime, action: str, by: str, detail: dict | None = None) -> None:
         self.seq += 1

@@ -27,7 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.timers import DeadlineTimers
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Every activity is a short database write or computation; a lost worker is noticed this fast.
+ACTIVITY_TIMEOUT = timedelta(seconds=10)
 # Retry until the database or gateway is back: a step is never dropped during an outage.
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                     maximum_interval=timedelta(seconds=30))
