@@ -1,0 +1,84 @@
+"""Records the representative histories replayed by tests/test_replay.py.
+
+    .venv/bin/python -m tests.histories.record
+
+Run it only when a deliberate change (guarded by `workflow.patched`) is released: the saved
+histories stand for orders already running in production, and the replay test proves the
+current code can still carry them on. Never re-record to make a failing replay pass.
+"""
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from hotline.models import (
+    CallbackAction, CoHandlerDoneAction, ContactAction, CoordinationPlanAction, ExtensionRequestAction, ExtensionReviewAction,
+    ReplyAction, ReturnRequestAction, ReturnReviewAction, SignAction,
+)
+from hotline.store import Database
+from tests.conftest import _binary
+from tests.harness import intake, running_worker
+
+HERE = Path(__file__).parent
+
+
+async def _save(h, order_no: str, name: str) -> None:
+    handle = h.client.get_workflow_handle(f"order-{order_no}")
+    hist = await handle.fetch_history()
+    (HERE / f"{name}.json").write_text(hist.to_json(), encoding="utf-8")
+    print(f"saved {name}.json ({len(hist.events)} events)")
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=_binary("temporal-test-server"))
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{tmp}/h.db")
+        db.migrate()
+        async with running_worker(env.client, db, "fast") as h:
+            # 1. the happy path with co-handling, closed after a satisfied callback
+            no, handle = await h.start(owner="ZJJ")
+            await h.act(no, "sign", SignAction(by="ZJJ"))
+            await h.act(no, "contact", ContactAction(by="ZJJ", note="已联系"))
+            due = (await h.state(no)).signed_at + timedelta(seconds=20)
+            await h.act(no, "coordination-plan", CoordinationPlanAction(
+                by="ZJJ", plan="联合处置", co_handlers=[{"unit": "ZFJ", "task": "夜间执法", "due": due}]))
+            await h.act(no, "co-handler-done", CoHandlerDoneAction(by="ZFJ", note="已执法"))
+            await h.act(no, "reply", ReplyAction(by="ZJJ", result="已停工", resolved=True))
+            await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=True,
+                                                       satisfaction="satisfied"))
+            await handle.result()
+            await _save(h, no, "happy_path_closed")
+
+            # 2. every timer fired: sign-for, reminder, supervision, escalation; still open
+            no, _ = await h.start(owner="HBJ")
+            await env.sleep(80)
+            await asyncio.sleep(1)
+            await _save(h, no, "timers_fired_open")
+
+            # 3. a return approved and redispatched, an extension, a reopen, closed unrated
+            no, handle = await h.start(owner="SWJ")
+            await h.act(no, "return-request", ReturnRequestAction(by="SWJ", reason="非本单位", claimed_unit="ZJJ",
+                                                                  basis="权责清单"))
+            await h.act(no, "return-review", ReturnReviewAction(by="admin:li", decision="approve", reason="同意"))
+            await h.act(no, "sign", SignAction(by="ZJJ"))
+            await h.act(no, "extension-request", ExtensionRequestAction(by="ZJJ", days=2, reason="检测"))
+            await h.act(no, "extension-review", ExtensionReviewAction(by="admin:li", decision="approve", reason="可"))
+            await h.act(no, "reply", ReplyAction(by="ZJJ", result="处理中", resolved=False))
+            await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=False,
+                                                       satisfaction="dissatisfied"))
+            await h.act(no, "reply", ReplyAction(by="ZJJ", result="已解决", resolved=True))
+            await env.sleep(25)
+            await handle.result()
+            await _save(h, no, "return_extension_reopen_unrated")
+        db.dispose()
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
