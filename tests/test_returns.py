@@ -1,6 +1,8 @@
 """Return requests (退单) and their review: the heart of first-contact responsibility (SPEC §6)."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -89,3 +91,21 @@ async def test_a_second_return_request_while_one_waits_is_refused(ts_env, sqlite
         await h.act(no, "return-request", ReturnRequestAction(by="SWJ", reason="x", claimed_unit="ZJJ", basis="y"))
         with pytest.raises(ActionRefused, match="cannot return-request an order in stage 'return_review'"):
             await h.act(no, "return-request", ReturnRequestAction(by="SWJ", reason="x", claimed_unit="ZJJ", basis="y"))
+
+
+async def test_flag_staff_refers_the_staff_member_with_the_order_evidence(ts_env, sqlite_db):
+    from hotline.models import FlagStaffAction
+    async with running_worker(ts_env.client, sqlite_db, "fast") as h:
+        no, _ = await h.start(owner="SWJ", req=WATER)
+        with pytest.raises(ActionRefused, match="only the hotline office"):
+            await h.act(no, "flag-staff", FlagStaffAction(by="SWJ", staff="张某", reason="x"))
+        await h.act(no, "flag-staff", FlagStaffAction(by="admin:li", staff="张某（接单员）", reason="多次推诿拒接电话"))
+        ledger = await until_ledger(ts_env.client, "SWJ", lambda l: len(l.staff_referrals) == 1)
+        assert ledger.staff_referrals[0].staff == "张某（接单员）" and ledger.staff_referrals[0].order_no == no
+        for _ in range(50):
+            with sqlite_db.session() as s:
+                ev = s.scalars(select(SupervisionEventRow).where(SupervisionEventRow.kind == "staff_referral")).all()
+            if ev:
+                break
+            await asyncio.sleep(0.1)
+        assert len(ev) == 1 and ev[0].detail["evidence"]["actions"]

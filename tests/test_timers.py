@@ -211,3 +211,25 @@ async def test_callback_in_time_closes_without_notices(ts_env, sqlite_db):
         final = await handle.result()
         assert final.close_reason == "resolved" and notices(final, "reminder", "HOTLINE") == []
         assert final.callback.unrated is False
+
+
+async def test_never_signed_by_the_handling_deadline_is_a_refusal_strike(ts_env, sqlite_db):
+    async with running_worker(ts_env.client, sqlite_db, "fast") as h:
+        no, _ = await h.start(owner="GDJ")
+        await ts_env.sleep(41)
+        st = await until(h, no, lambda s: any(a.action == "strike" for a in s.actions))
+        strike = [a for a in st.actions if a.action == "strike"]
+        assert len(strike) == 1 and strike[0].detail["kind"] == "never_signed"
+        ledger = await until_ledger(ts_env.client, "GDJ", lambda l: len(l.strikes) == 1)
+        assert [s.kind for s in ledger.strikes] == ["never_signed"]
+
+
+async def test_signed_late_but_before_the_deadline_is_no_strike(ts_env, sqlite_db):
+    async with running_worker(ts_env.client, sqlite_db, "fast") as h:
+        no, _ = await h.start(owner="GDJ")
+        await ts_env.sleep(20)
+        st = await h.act(no, "sign", SignAction(by="GDJ"))
+        assert st.signed_late is True
+        await ts_env.sleep(25)
+        st = await until(h, no, lambda s: s.overdue)
+        assert not any(a.action == "strike" for a in st.actions)
