@@ -62,9 +62,8 @@ def start_dev_server(settings) -> subprocess.Popen:
 
 async def _prepare(settings) -> str | None:
     """Migrate, load the catalogue, register search attributes on a given cluster, first admin key."""
-    from hotline.catalogue import default_catalogue_path, load_catalogue
     from hotline.store import Database
-    from hotline.units import import_catalogue, units_loaded
+    from hotline.units import ensure_catalogue
     from hotline.apikeys import ensure_dev_admin_key
     from workflows.connect import connect
     from workflows.setup import register_search_attributes
@@ -72,8 +71,7 @@ async def _prepare(settings) -> str | None:
     db = Database(settings.database_url)
     db.check()
     db.migrate()
-    if not units_loaded(db):
-        import_catalogue(db, load_catalogue(default_catalogue_path()))
+    ensure_catalogue(db)
     key = ensure_dev_admin_key(db, VAR_DIR / "dev-admin-key")
     db.dispose()
     client = await connect(settings)

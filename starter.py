@@ -31,6 +31,8 @@ def _db():
     db = Database(load_settings().database_url)
     db.check()
     db.migrate()
+    from hotline.units import ensure_catalogue
+    ensure_catalogue(db)
     return db
 
 

@@ -53,3 +53,10 @@ def catalogue_from_db(db: Database) -> Catalogue:
 def unit_codes(db: Database) -> set[str]:
     with db.session() as s:
         return set(s.scalars(select(UnitRow.code)))
+
+
+def ensure_catalogue(db: Database) -> None:
+    """A new database gets the shipped Sanya catalogue; an existing registry is left alone."""
+    if not units_loaded(db):
+        from hotline.catalogue import default_catalogue_path, load_catalogue
+        import_catalogue(db, load_catalogue(default_catalogue_path()))
