@@ -112,3 +112,20 @@ async def test_crash_around_recording_a_criticism_issues_exactly_one(dev_env, sq
         await handle.terminate("test over")
     finally:
         _stop(w)
+
+
+async def test_sigterm_stops_the_worker_gracefully(dev_env, sqlite_db):
+    import signal
+    queue = f"term-{uuid.uuid4().hex[:6]}"
+    w = _worker(dev_env, sqlite_db.url, queue)
+    try:
+        engine = TemporalEngine(dev_env.client, queue, load_policy("fast"))
+        order_no = f"SY{uuid.uuid4().int % 10**14:014d}"
+        await engine.start_order(order_no, intake(), "ZJJ", "operator", [])  # the worker is serving
+        w.send_signal(signal.SIGTERM)
+        assert await _died(w, timeout=40) == 0  # a clean exit, not a kill
+        w = _worker(dev_env, sqlite_db.url, queue)  # the order carries on with the next worker
+        st = await asyncio.wait_for(engine.act(order_no, "sign", SignAction(by="ZJJ")), timeout=60)
+        assert st.stage == Stage.signed
+    finally:
+        _stop(w)
