@@ -22,6 +22,7 @@ from hotline.policy import PolicyError, load_policy
 from hotline.routing import Router
 from hotline.settings import Settings, SettingsError, load_settings
 from hotline.store import Database
+from hotline.units import catalogue_from_db, units_loaded
 from workflows.connect import connect
 from workflows.registry import WORKFLOWS
 
@@ -32,7 +33,8 @@ def make_worker(client: Client, db: Database, settings: Settings, policy=None, r
                 executor: ThreadPoolExecutor | None = None, calendar_overrides: dict | None = None,
                 **kwargs) -> Worker:
     policy = policy or load_policy(settings.policy)
-    router = router or Router(load_catalogue(default_catalogue_path()))
+    if router is None:  # the registry in the database, as imported by the hotline office
+        router = Router(catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path()))
     return Worker(
         client, task_queue=settings.task_queue, workflows=WORKFLOWS,
         activities=build_activities(db, client, settings.task_queue, policy, router, calendar_overrides),

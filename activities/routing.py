@@ -13,8 +13,13 @@ class RoutingActivities:
 
     @activity.defn(name="recommend_return")
     def recommend_return(self, req: ReturnRecommendationRequest) -> ReturnRecommendation:
-        rec = self.router.recommend_return(req.requesting_unit, req.claimed_unit, req.text,
-                                           req.category, req.district)
+        try:
+            rec = self.router.recommend_return(req.requesting_unit, req.claimed_unit, req.text,
+                                               req.category, req.district)
+        except ValueError as exc:
+            # A unit the catalogue does not know cannot take the order: retrying cannot help.
+            return ReturnRecommendation(decision="reject", reason=f"无法核对权责清单：{exc}",
+                                        evidence={"error": str(exc)})
         return ReturnRecommendation(decision=rec.decision, reason=rec.reason,
                                     evidence=_jsonable(rec.evidence))
 

@@ -223,8 +223,9 @@ def _read_source(path_or_text: str | os.PathLike) -> tuple[str, str]:
 def load_catalogue(path_or_text: str | os.PathLike) -> Catalogue:
     """Load and validate a whole catalogue; raise CatalogueError listing every problem."""
     text, _label = _read_source(path_or_text)
-    loader = _LineLoader(text)
+    loader = None
     try:
+        loader = _LineLoader(text)  # the reader itself rejects bytes that are not text
         raw = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -232,7 +233,8 @@ def load_catalogue(path_or_text: str | os.PathLike) -> Catalogue:
         problem = getattr(exc, "problem", None) or str(exc)
         raise CatalogueError([f"line {line}: YAML syntax error: {problem}"]) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
     errors = list(loader.problems)
     if not isinstance(raw, _LineDict) or not isinstance(raw.get("units"), _LineList):

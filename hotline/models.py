@@ -59,6 +59,14 @@ _PHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, v):
+        # NUL cannot be stored by PostgreSQL; refuse it at the door, not in a retried activity.
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError("text must not contain NUL characters")
+        return v
+
 
 class Petitioner(Strict):
     name: str = Field(min_length=1, max_length=64)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from hotline.engine import OrderEngine
+from hotline.engine import OrderEngine, OrderNotFound
 from hotline.intake import reserve_order
 from hotline.models import IntakeRequest, OrderState
 from hotline.routing import Router
@@ -33,8 +33,12 @@ def choose_owner(db: Database, router: Router, req: IntakeRequest) -> tuple[str,
 async def intake_order(db: Database, engine: OrderEngine, router: Router, req: IntakeRequest,
                        idempotency_key: str | None = None) -> OrderState:
     owner, reason, routing = choose_owner(db, router, req)
-    order_no, _created = reserve_order(db, req, owner, idempotency_key)
-    # Starting again with the same id is a no-op (USE_EXISTING), so a retried intake is safe.
+    order_no, created = reserve_order(db, req, owner, idempotency_key)
+    if not created:
+        try:  # a retried intake: the same order, never a second workflow
+            return await engine.state(order_no)
+        except OrderNotFound:
+            pass  # reserved but never started (a crash in between): start it now
     await engine.start_order(order_no, req, owner, reason, routing)
     return await engine.state(order_no)
 

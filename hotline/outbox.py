@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
@@ -25,7 +26,8 @@ from hotline.store import Database
 from hotline.store.tables import OutboxRow, UnitRow
 
 log = logging.getLogger("hotline.outbox")
-MAX_ATTEMPTS = 12
+# Backoff doubles up to 10 minutes: a receiver down for a day still gets its messages.
+MAX_ATTEMPTS = 200
 LEASE = timedelta(seconds=60)
 
 
@@ -75,11 +77,13 @@ def sign_body(secret: str, body: bytes) -> str:
 
 class OutboxDispatcher:
     def __init__(self, db: Database, sms: SmsAdapter | None = None,
-                 http: httpx.Client | None = None, default_secret: str = "hotline-dev-secret") -> None:
+                 http: httpx.Client | None = None, default_secret: str | None = None) -> None:
         self.db = db
         self.sms = sms or LoggingSmsAdapter()
         self.http = http or httpx.Client(timeout=10)
-        self.default_secret = default_secret
+        # Units get their own secret (POST /api/v1/units/{code}/webhook-secret); until then the
+        # hotline-wide HOTLINE_WEBHOOK_SECRET signs their webhooks.
+        self.default_secret = default_secret or os.environ.get("HOTLINE_WEBHOOK_SECRET", "hotline-dev-secret")
 
     def _claim(self, row_id: int) -> bool:
         ts = now_utc()

@@ -116,6 +116,16 @@ async def test_roles_that_may_not_act_get_403(offline, who, method, path, body):
      {"plan": "p", "co_handlers": [{"unit": "SWJ", "task": "t", "due": "2030-01-01T00:00:00"}]}, "co_handlers.0.due"),
     ("admin", "/api/v1/orders/SY20260101000001/callback", {"answered": True, "satisfaction": "meh"}, "satisfaction"),
     ("admin", "/api/v1/orders/SY20260101000001/return-review", {"decision": "maybe", "reason": "r"}, "decision"),
+    ("ZJJ", "/api/v1/orders/SY20260101000001/return-request",
+     {"reason": "r", "claimed_unit": "NOPE", "basis": "b"}, "claimed_unit"),
+    ("ZJJ", "/api/v1/orders/SY20260101000001/return-request",
+     {"reason": "r", "claimed_unit": "HOTLINE", "basis": "b"}, "claimed_unit"),
+    ("admin", "/api/v1/orders/SY20260101000001/return-review",
+     {"decision": "approve", "reason": "r", "new_owner": "XYZ"}, "new_owner"),
+    ("ZJJ", "/api/v1/orders/SY20260101000001/coordination-plan",
+     {"plan": "p", "co_handlers": [{"unit": "SWJ", "task": "t", "due": "2030-01-01T00:00:00+08:00"},
+                                   {"unit": "Q1", "task": "t", "due": "2030-01-01T00:00:00+08:00"}]},
+     "co_handlers.1.unit"),
 ])
 async def test_bad_bodies_are_422_naming_the_field(offline, who, path, body, field):
     app, keys, _ = offline
@@ -136,6 +146,23 @@ async def test_malformed_json_is_400_and_bad_paths_404_or_422(offline):
         assert_error(await c.get("/api/v1/units/NOPE/supervision", headers=H(keys["admin"])), 404)
         assert_error(await c.get("/api/v1/nowhere", headers=H(keys["admin"])), 404)
         assert_error(await c.get("/api/v1/orders?stage=lost", headers=H(keys["admin"])), 422, "stage")
+
+
+async def test_openapi_docs_and_blank_query_parameters(offline):
+    app, keys, _ = offline
+    async with api_client(app) as c:
+        assert (await c.get("/docs")).status_code == 200
+        schema = (await c.get("/openapi.json")).json()
+        body = schema["paths"]["/api/v1/orders/{order_no}/reply"]["post"]["requestBody"]
+        ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        assert set(schema["components"]["schemas"][ref]["required"]) == {"result", "resolved"}
+        assert "by" not in schema["components"]["schemas"][ref]["properties"]
+        # the spec's URL templates with blanks mean "no filter"
+        r = await c.get("/api/v1/orders?owner=&stage=&overdue=", headers=H(keys["admin"]))
+        assert r.status_code == 200 and r.json()["total"] == 0
+        r = await c.get("/api/v1/routing?text=%E5%B7%A5%E5%9C%B0%E5%A4%9C%E9%97%B4%E6%96%BD%E5%B7%A5&category=&district=",
+                        headers=H(keys["intake"]))
+        assert r.status_code == 200 and r.json()["candidates"][0]["unit"] == "ZFJ"
 
 
 async def test_unexpected_failure_is_one_line_503_without_a_trace(sqlite_db):
@@ -254,9 +281,9 @@ async def test_petitioner_visible_to_owner_co_handlers_and_admins_only(ts_env, s
         assert NAME not in str(items) and PHONE not in str(items)
 
 
-async def test_same_idempotency_key_gives_one_order_and_one_workflow(ts_env, sqlite_db):
-    keys = prepare(sqlite_db)
-    async with live_api(ts_env.client, sqlite_db) as (c, h):
+async def test_same_idempotency_key_gives_one_order_and_one_workflow(ts_env, any_db):
+    keys = prepare(any_db)
+    async with live_api(ts_env.client, any_db) as (c, h):
         hdr = {**H(keys["intake"]), "Idempotency-Key": "call-20261126-0001"}
         first = await c.post("/api/v1/orders", headers=hdr, json=ORDER)
         again = await c.post("/api/v1/orders", headers=hdr, json={**ORDER, "title": "重复提交"})
@@ -275,15 +302,15 @@ async def test_same_idempotency_key_gives_one_order_and_one_workflow(ts_env, sql
             assert len(starts) == 1
             first_run = history.events[0].workflow_execution_started_event_attributes.original_execution_run_id
             assert (await handle.describe()).run_id == first_run
-        with sqlite_db.session() as s:
+        with any_db.session() as s:
             assert s.scalar(select(func.count()).select_from(OrderRow)) == 2
         other = await _intake(c, keys)  # each key consumed exactly one order number
         assert int(other["order_no"][-6:]) == int(no[-6:]) + 2
 
 
-async def test_lists_filter_and_paginate_from_the_read_model(ts_env, sqlite_db):
-    keys = prepare(sqlite_db)
-    async with live_api(ts_env.client, sqlite_db) as (c, h):
+async def test_lists_filter_and_paginate_from_the_read_model(ts_env, any_db):
+    keys = prepare(any_db)
+    async with live_api(ts_env.client, any_db) as (c, h):
         a = (await _intake(c, keys))["order_no"]
         b = (await _intake(c, keys, title="楼下积水"))["order_no"]
         s_ = (await _intake(c, keys, owner="SWJ", title="停水三天"))["order_no"]

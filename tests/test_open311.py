@@ -133,9 +133,9 @@ async def test_post_rules(offline):
         assert r.status_code == 400 and isinstance(r.json(), list)
 
 
-async def test_post_creates_a_real_work_order_and_reads_back_without_the_petitioner(ts_env, sqlite_db):
-    keys = prepare(sqlite_db)
-    async with live_api(ts_env.client, sqlite_db) as (c, h):
+async def test_post_creates_a_real_work_order_and_reads_back_without_the_petitioner(ts_env, any_db):
+    keys = prepare(any_db)
+    async with live_api(ts_env.client, any_db) as (c, h):
         r = await c.post(f"{BASE}/requests.json", data={**POST, "api_key": keys["intake"]})
         assert r.status_code == 201, r.text
         [created] = r.json()

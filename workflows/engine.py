@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -55,6 +57,7 @@ class TemporalEngine:
         await self.client.start_workflow(
             WorkOrderWorkflow.run, inp, id=order_workflow_id(order_no), task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # a closed order is never re-run
             search_attributes=TypedSearchAttributes(attrs) if self.search_attributes else None,
             static_summary=static_summary(order_no, req, owner),
             static_details=(f"petitioner {mask_name(req.petitioner.name)}, channel {req.channel.value}, "

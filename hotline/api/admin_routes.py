@@ -6,6 +6,7 @@ import logging
 import secrets
 from typing import Any
 
+import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -114,6 +115,10 @@ async def import_units(request: Request, _: Principal = Depends(require("admin")
     except CatalogueError as exc:
         raise ApiError(422, f"catalogue rejected, {len(exc.errors)} problem(s); nothing changed",
                        code="invalid_catalogue", details=exc.errors) from None
+    except yaml.YAMLError as exc:  # a character YAML cannot read at all (the reader fails before parsing)
+        line = text[:getattr(exc, "position", 0) or 0].count("\n") + 1
+        raise ApiError(422, "catalogue rejected, 1 problem(s); nothing changed", code="invalid_catalogue",
+                       details=[f"line {line}: {str(exc).splitlines()[0]}"]) from None
     new_router = await asyncio.to_thread(Router, cat)  # built before anything is written
     n = await asyncio.to_thread(import_catalogue, request.app.state.db, cat)
     request.app.state.router = new_router

@@ -8,13 +8,14 @@ API key, never from the body.
 import logging
 from datetime import datetime, timezone
 from typing import Annotated, Callable, Literal
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from pydantic import BaseModel, Field, create_model
 from sqlalchemy import func, select
 
 from hotline import transitions
-from hotline.api import admin_routes, errors, open311
+from hotline.api import admin_routes, errors, kpi_routes, open311
 from hotline.api.auth import principal, require
 from hotline.api.errors import ApiError, reject_nul
 from hotline.apikeys import Principal
@@ -26,7 +27,7 @@ from hotline.models import (
 from hotline.orders import IntakeError, intake_order
 from hotline.routing import Router, RoutingResult
 from hotline.store import Database
-from hotline.store.tables import OrderRow
+from hotline.store.tables import OrderRow, UnitRow
 
 log = logging.getLogger("hotline.api")
 
@@ -133,6 +134,22 @@ def _summary(r: OrderRow) -> OrderSummary:
         petitioner=PetitionerView(name=mask_name(r.petitioner_name or ""), phone=mask_phone(r.petitioner_phone or "")))
 
 
+def _check_units(db: Database, action: str, data: dict) -> None:
+    """Units named in a body must exist in the registry and be able to take work (not HOTLINE)."""
+    named = {"return-request": [("claimed_unit", data.get("claimed_unit"))],
+             "return-review": [("new_owner", data.get("new_owner"))],
+             "coordination-plan": [(f"co_handlers.{i}.unit", c["unit"])
+                                   for i, c in enumerate(data.get("co_handlers") or [])]}.get(action, [])
+    named = [(f, v) for f, v in named if v is not None]
+    if not named:
+        return
+    with db.session() as s:
+        kinds = dict(s.execute(select(UnitRow.code, UnitRow.type)).all())
+    for field, code in named:
+        if kinds.get(code) in (None, "hotline"):
+            raise ApiError(422, f"{field}: {code!r} is not a unit that can take work orders")
+
+
 def _engine(request: Request) -> OrderEngine:
     if request.app.state.engine is None:
         raise ApiError(503, "the workflow engine is not connected")
@@ -160,6 +177,22 @@ def _actor_check(action: str) -> Callable:
 # ---------------------------------------------------------------- the app
 
 
+class DropBlankQuery:
+    """`?owner=&stage=handling` means "no owner filter": blank query parameters are dropped, so
+    clients that fill the spec's URL templates (`?owner=&stage=&overdue=`) get what they mean."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        qs = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if qs and (b"=&" in qs + b"&" or qs.startswith(b"&")):
+            pairs = parse_qsl(qs.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+            kept = urlencode([(k, v) for k, v in pairs if v != ""], encoding="latin-1")
+            scope = {**scope, "query_string": kept.encode("latin-1")}
+        await self.app(scope, receive, send)
+
+
 def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
                lifespan: Callable | None = None) -> FastAPI:
     app = FastAPI(title="12345 Hotline work orders", version="1.0",
@@ -167,6 +200,7 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
                               "Send the key in `X-API-Key`; errors are `{\"error\": {\"code\", \"message\"}}`.",
                   lifespan=lifespan)
     app.state.db, app.state.engine, app.state.router = db, engine, router
+    app.add_middleware(DropBlankQuery)
     errors.install(app)
 
     @app.get("/healthz", tags=["ops"])
@@ -225,10 +259,12 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
         return OrderList(total=total, limit=limit, offset=offset, items=[_summary(r) for r in rows])
 
     async def _act(order_no: str, action: str, body: BaseModel | None, p: Principal,
-                   engine: OrderEngine) -> OrderState:
+                   request: Request) -> OrderState:
         data = body.model_dump() if body is not None else {}
         reject_nul(data)
+        _check_units(db, action, data)
         payload = ACTION_MODELS[action].model_validate({**data, "by": p.actor})
+        engine = _engine(request)
         _, stored = _row_state(db, order_no)
         if stored is not None and stored.stage == Stage.closed:
             raise ApiError(409, f"order {order_no} is closed ({stored.close_reason}); it takes no more actions")
@@ -270,6 +306,7 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
         return router.route(text, category.value if category else None, district)
 
     app.include_router(admin_routes.router)
+    app.include_router(kpi_routes.router)
     app.include_router(open311.router)
     app.state.intake = _intake
     return app
@@ -290,17 +327,49 @@ def _add_action_route(app: FastAPI, action: str, act: Callable) -> None:
     if not body_model.model_fields:  # sign: the body may be absent or {}
         async def endpoint(request: Request, order_no: NO, p: Principal = Depends(check),
                            body: body_model | None = Body(default=None)) -> OrderState:
-            return await act(order_no, action, body, p, _engine(request))
+            return await act(order_no, action, body, p, request)
     else:
         async def endpoint(request: Request, order_no: NO, body: body_model,
                            p: Principal = Depends(check)) -> OrderState:
-            return await act(order_no, action, body, p, _engine(request))
+            return await act(order_no, action, body, p, request)
     app.add_api_route(path, endpoint, methods=["POST"], **kw)
+
+
+def production_app() -> FastAPI:
+    """The gateway wired to its real dependencies: the database from DATABASE_URL, the Temporal
+    client (pydantic converter) and the router over the unit catalogue in the database."""
+    from contextlib import asynccontextmanager
+
+    from hotline.catalogue import default_catalogue_path, load_catalogue
+    from hotline.policy import load_policy
+    from hotline.settings import load_settings
+    from hotline.units import catalogue_from_db, units_loaded
+    from workflows.connect import connect
+    from workflows.engine import TemporalEngine
+
+    settings = load_settings()
+    db = Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        client = await connect(settings)
+        app.state.engine = TemporalEngine(client, settings.task_queue, load_policy(settings.policy))
+        cat = catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path())
+        app.state.router = Router(cat)
+        yield
+        db.dispose()
+
+    return create_app(db, None, None, lifespan=lifespan)
+
+
+_production: FastAPI | None = None
 
 
 def __getattr__(name: str):
     """`uvicorn hotline.api.app:app` (Dockerfile, compose) serves the production-wired gateway."""
+    global _production
     if name == "app":
-        from gateway import app as production_app
-        return production_app
+        if _production is None:
+            _production = production_app()
+        return _production
     raise AttributeError(name)

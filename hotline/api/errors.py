@@ -106,10 +106,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        # The trace goes to the log (which never holds the petitioner's data: bodies are not
-        # logged), the caller gets one line.
-        log.error("unexpected error on %s %s: %s: %s", request.method, request.url.path,
-                  type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+        # The caller gets one line; the log never gets the petitioner's data.
+        # Only the exception's type at ERROR: messages of drivers and validators can quote input.
+        log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        log.debug("unexpected error details", exc_info=exc)
         msg = "the service could not complete the request; try again"
         if request.url.path.startswith(OPEN311_PREFIX):
             return open311_response(request, 503, msg)

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from hotline.api.auth import KEY_HEADER, authenticate
-from hotline.api.errors import Open311Error, describe, reject_nul
+from hotline.api.errors import Open311Error, describe
 from hotline.api.open311_models import (
     CATEGORY_NAMES, CreatedRequest, Discovery, PostForm, Service, ServiceDefinition, ServiceRequest, services_of,
 )
@@ -45,6 +45,9 @@ _ITEM = {"services": "service", "service_requests": "request", "attributes": "at
          "endpoints": "endpoint", "formats": "format", "errors": "error"}
 
 
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 cannot carry
+
+
 def _xml(tag: str, value: Any, parent: ET.Element | None = None) -> ET.Element:
     el = ET.Element(tag) if parent is None else ET.SubElement(parent, tag)
     if isinstance(value, dict):
@@ -56,7 +59,7 @@ def _xml(tag: str, value: Any, parent: ET.Element | None = None) -> ET.Element:
     elif isinstance(value, bool):
         el.text = "true" if value else "false"
     elif value is not None:
-        el.text = str(value)
+        el.text = _NOT_XML.sub("", str(value))
     return el
 
 
@@ -230,7 +233,8 @@ async def _fields(request: Request) -> dict[str, str]:
                 raise Open311Error(400, "send the request as application/x-www-form-urlencoded")
         except (UnicodeDecodeError, ValueError) as exc:
             raise Open311Error(400, f"unreadable body: {str(exc)[:100]}") from None
-    reject_nul(fields, "request")
+    if any("\x00" in k or "\x00" in v for k, v in fields.items() if isinstance(v, str)):
+        raise Open311Error(400, "NUL characters are not allowed")
     return {k: v for k, v in fields.items() if v is not None and v != ""}
 
 
