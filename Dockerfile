@@ -23,7 +23,8 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY worker.py starter.py ./
 # A regular (non-editable) install: the runtime image does not need /src.
-RUN pip install --upgrade pip setuptools wheel && pip install .
+RUN pip install --upgrade pip setuptools wheel && pip install . \
+    && python -m compileall -q /opt/venv/lib
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONUNBUFFERED=1 \

@@ -184,10 +184,17 @@ class OrderCore:
     async def _supervise(self, gen: int) -> None:
         s = self.s
         s.overdue = True
+        never_signed = s.signed_at is None  # judged at the deadline, not after the notices below
         await self._notify("supervision", s.owner, f"order {s.order_no} missed its handling deadline (督办)",
                            f"handling{gen}", cc="HOTLINE")
         await self._step("supervision", "system", {"owner": s.owner})
-        if s.signed_at is None:  # never signed before the handling deadline: a refusal strike
+        # Before this patch the check ran after the two activities, so a unit signing in that
+        # gap escaped the strike; orders already past this point replay the old way.
+        if workflow.patched("strike-at-fire-time"):
+            strike = never_signed
+        else:
+            strike = s.signed_at is None
+        if strike:  # never signed before the handling deadline: a refusal strike
             await self._strike("never_signed", s.owner, f"handling{gen}",
                                "sign-for never done before the handling deadline")
         d = await self._deadlines([DeadlineItem(name="escalate_at", start=self._now(),

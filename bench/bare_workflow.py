@@ -1,0 +1,129 @@
+"""The bare engine baseline of bench/lifecycle.py: a workflow of exactly the shape of one work
+order's happy path, with empty bodies.
+
+WorkOrderWorkflow's happy path (intake → dispatch → sign → contact → reply → callback → close)
+is, counted from workflows/work_order.py and workflows/order_core.py:
+
+  activities  16  record_step ×8, compute_deadlines ×3, notify ×5
+  updates      5  dispatched, sign, contact, reply, callback
+  timers       7  sign-for, reminder, handling deadline (at dispatch); contact, coordination
+                  (at sign); callback, answer (at reply) — each started, then cancelled
+
+BareWorkflow does the same calls in the same order, on the same kind of worker (synchronous
+activities in a thread pool), with payloads of a few bytes and no database: whatever our
+order takes beyond it is our code (payloads, pydantic, SQLite, search attributes).
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+
+TIMEOUT = timedelta(seconds=10)
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=30))
+NEVER = 3600.0  # timers are always cancelled before they fire, as in a prompt order
+
+
+@activity.defn(name="bare_step")
+def bare_step(arg: str) -> None:
+    return None
+
+
+@activity.defn(name="bare_deadlines")
+def bare_deadlines(arg: str) -> None:
+    return None
+
+
+@activity.defn(name="bare_notify")
+def bare_notify(arg: str) -> None:
+    return None
+
+
+ACTIVITIES = [bare_step, bare_deadlines, bare_notify]
+
+
+@workflow.defn
+class BareWorkflow:
+    def __init__(self) -> None:
+        self.stage = "intake"
+        self.ready = False
+        self.timers: dict[str, asyncio.Task] = {}
+
+    async def _act(self, name: str, n: int = 1) -> None:
+        for _ in range(n):
+            await workflow.execute_activity(name, "x", start_to_close_timeout=TIMEOUT, retry_policy=RETRY)
+
+    def _arm(self, name: str, done) -> None:
+        async def run() -> None:
+            try:
+                await workflow.wait_condition(done, timeout=NEVER)
+            except asyncio.TimeoutError:
+                pass
+        self.timers[name] = asyncio.create_task(run())
+
+    def _disarm(self, *names: str) -> None:
+        for n in names or list(self.timers):
+            t = self.timers.pop(n, None)
+            if t is not None and not t.done():
+                t.cancel()
+
+    @workflow.run
+    async def run(self) -> str:
+        await self._act("bare_step")                                  # intake
+        await self._act("bare_deadlines")                             # dispatch deadlines
+        self.stage = "dispatched"
+        self._arm("sign", lambda: self.stage != "dispatched")
+        self._arm("reminder", lambda: False)
+        self._arm("supervision", lambda: False)
+        await self._act("bare_step")                                  # dispatch step
+        await self._act("bare_notify")                                # dispatch notice
+        self.ready = True
+        await workflow.wait_condition(lambda: self.stage == "closed" and workflow.all_handlers_finished())
+        self._disarm()
+        return self.stage
+
+    @workflow.update
+    async def dispatched(self) -> str:
+        await workflow.wait_condition(lambda: self.ready)
+        return self.stage
+
+    @workflow.update
+    async def sign(self, by: str) -> str:
+        self.stage = "signed"
+        await self._act("bare_deadlines")
+        self._arm("contact", lambda: False)
+        self._arm("coordination", lambda: False)
+        await self._act("bare_step")
+        return self.stage
+
+    @workflow.update
+    async def contact(self, by: str) -> str:
+        self.stage = "handling"
+        await self._act("bare_step")
+        await self._act("bare_notify")
+        return self.stage
+
+    @workflow.update
+    async def reply(self, by: str) -> str:
+        self.stage = "replied"
+        self._disarm("reminder", "supervision", "contact", "coordination")
+        await self._act("bare_step")
+        await self._act("bare_notify", 2)
+        await self._act("bare_deadlines")
+        self.stage = "callback"
+        self._arm("callback", lambda: False)
+        self._arm("answer", lambda: False)
+        await self._act("bare_step")
+        await self._act("bare_notify")
+        return self.stage
+
+    @workflow.update
+    async def callback(self, by: str) -> str:
+        self._disarm("callback", "answer")
+        await self._act("bare_step")
+        self.stage = "closed"
+        await self._act("bare_step")
+        return self.stage

