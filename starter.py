@@ -6,6 +6,8 @@
   starter.py route "text" [--district YZQ] [--category complaint]
   starter.py units import FILE       starter.py supervision ZJJ
   starter.py apikey create --role intake|admin|department:<code> [--label L]; apikey revoke KEY|PREFIX
+  starter.py report --from 2026-10-01 --to 2026-11-01 [--unit ZJJ] [--out report.html]
+  starter.py simulate --months 24 --orders-per-day 50
   starter.py demo
 Every error is one line on stderr and exit code 2; nothing is changed on error.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from hotline.cli_report import ReportError
 from hotline.settings import SettingsError, load_settings
 
 
@@ -259,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--label")
     kr = ksub.add_parser("revoke")
     kr.add_argument("key", help="the key or its printed prefix")
+    from hotline.cli_report import add_commands as add_report_commands
+    add_report_commands(sub)  # report, simulate (SPEC §7)
     d = sub.add_parser("demo", help="play the drainage-ditch case of SPEC §8 on the running stack")
     d.add_argument("--pause", type=float, default=1.0, help="seconds between steps")
     return p
@@ -269,12 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"intake": cmd_intake, "show": cmd_show, "list": cmd_list, "act": cmd_act, "route": cmd_route,
                 "supervision": cmd_supervision, "apikey": cmd_apikey, "demo": cmd_demo,
                 "units": cmd_units_import}
-    fn = handlers[args.cmd]
+    fn = handlers.get(args.cmd) or args.handler
     try:
         result = fn(args)
         if asyncio.iscoroutine(result):
             asyncio.run(result)
-    except (CliError, SettingsError) as exc:
+    except (CliError, SettingsError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
