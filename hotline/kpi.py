@@ -31,22 +31,22 @@ dates one year earlier (29 February → 28 February).
 """
 from __future__ import annotations
 
-import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, and_, case, cast, extract, func, literal_column, select
+from sqlalchemy import case, func, select
 
 from hotline.policy import Policy, load_policy
 from hotline.store import Database
 from hotline.store.tables import (
-    CallbackRow, DispatchRow, OrderRow, ReturnRequestRow, SupervisionEventRow, UnitRow,
+    CallbackRow, DispatchRow, ReturnRequestRow, SupervisionEventRow, UnitRow,
 )
-from hotline.workcal import WorkCalendar, calendar_for
+from hotline.kpi_worktime import WorkClock, count_if, in_period
+from hotline.workcal import calendar_for
 
-log = logging.getLogger("hotline.kpi")
 
 # name: (numerator field, denominator field or None for a count)
 FORMULAS: dict[str, tuple[str, str | None]] = {
@@ -177,132 +177,36 @@ class Tally:
         return num / den if den else None  # an empty denominator is undefined, not 0 or 100%
 
 
-def _in(col, p: Period):
-    return and_(col >= p.start_utc, col < p.end_utc)
-
-
-def _count_if(cond):
-    return func.sum(case((cond, 1), else_=0))
-
-
-def _collect(s, p: Period, clock: "_WorkClock") -> dict[str, Tally]:
-    out: dict[str, Tally] = {}
-
-    def put(unit: str, **values) -> None:
-        t = out.setdefault(unit, Tally())
-        for k, v in values.items():
-            setattr(t, k, getattr(t, k) + (v or 0))
-
-    D, R, O, C, E = DispatchRow, ReturnRequestRow, OrderRow, CallbackRow, SupervisionEventRow
-    for unit, n, ok in s.execute(select(D.unit_code, func.count(), _count_if(D.signed_on_time.is_(True)))
-                                 .where(_in(D.dispatched_at, p)).group_by(D.unit_code)):
-        put(unit, dispatched=n, signed_on_time=ok)
-    for unit, n in s.execute(select(R.unit_code, func.count()).where(_in(R.requested_at, p)).group_by(R.unit_code)):
-        put(unit, returns=n)
-    for unit, n in s.execute(select(R.unit_code, func.count()).where(R.decision == "reject", _in(R.reviewed_at, p))
-                             .group_by(R.unit_code)):
-        put(unit, invalid_returns=n)
-    for unit, n, ok in s.execute(select(O.owner, func.count(), _count_if(O.replied_on_time.is_(True)))
-                                 .where(_in(O.replied_at, p)).group_by(O.owner)):
-        put(unit, replied=n, replied_on_time=ok)
+def _jobs(p: Period, clock: WorkClock) -> list:
+    """The queries of one period, each `session -> [(unit, {field: value})]`, one index range each."""
+    D, R, C, E = DispatchRow, ReturnRequestRow, CallbackRow, SupervisionEventRow
     good = C.satisfaction.in_(("satisfied", "basically_satisfied"))
-    for unit, n, res, sat in s.execute(
-            select(C.unit_code, func.count(), _count_if(C.resolved.is_(True)), _count_if(good))
-            .where(_in(C.at, p), C.answered.is_(True), C.unrated.is_(False)).group_by(C.unit_code)):
-        put(unit, rated=n, resolved=res, satisfied=sat)
-    for unit, kind, n in s.execute(select(E.unit_code, E.kind, func.count())
-                                   .where(E.kind.in_(("criticism", "referral")), _in(E.at, p))
-                                   .group_by(E.unit_code, E.kind)):
-        put(unit, **{"criticisms" if kind == "criticism" else "referrals": n})
-    for unit, n, secs in clock.handling(s, p):
-        put(unit, handled=n, handling_seconds=secs)
-    return out
 
+    def dispatches(s):
+        return [(u, {"dispatched": n, "signed_on_time": ok}) for u, n, ok in s.execute(
+            select(D.unit_code, func.count(), count_if(D.signed_on_time.is_(True)))
+            .where(in_period(D.dispatched_at, p)).group_by(D.unit_code))]
 
-class _WorkClock:
-    """Working seconds dispatch → reply for many orders without a row-by-row loop.
+    def returns(s):
+        return [(u, {"returns": n}) for u, n in s.execute(
+            select(R.unit_code, func.count()).where(in_period(R.requested_at, p)).group_by(R.unit_code))]
 
-    W(t), the working seconds from a fixed day up to t, is additive: the sum over orders of
-    W(reply) − W(dispatch) is Σ W(reply) − Σ W(dispatch). Within one local day W is piecewise
-    linear between the working-hour boundaries (08:00, 12:00, 14:30, 17:30), so the database
-    groups timestamps by (unit, local day, segment of the day) and returns, per group, the
-    count and the sum of epoch seconds; W of the whole group follows exactly. Days and
-    working hours come from the same WorkCalendar the deadlines use. Needs a fixed UTC offset
-    (China has had one since 1991); otherwise it falls back to measuring order by order.
-    """
+    def invalid(s):
+        return [(u, {"invalid_returns": n}) for u, n in s.execute(
+            select(R.unit_code, func.count()).where(R.decision == "reject", in_period(R.reviewed_at, p))
+            .group_by(R.unit_code))]
 
-    def __init__(self, cal: WorkCalendar) -> None:
-        self.cal = cal
-        self.bounds = [b for w in cal.windows for b in w]
-        starts = [0, *self.bounds]
-        self.segments = []  # (start second of day, working seconds before it, slope)
-        for k, st in enumerate(starts):
-            before = sum(min(e, st) - s for s, e in cal.windows if s < st)
-            self.segments.append((st, before, 1 if k % 2 == 1 else 0))
-        self._warned: set[int] = set()
+    def callbacks(s):
+        return [(u, {"rated": n, "resolved": res, "satisfied": sat}) for u, n, res, sat in s.execute(
+            select(C.unit_code, func.count(), count_if(C.resolved.is_(True)), count_if(good))
+            .where(in_period(C.at, p), C.answered.is_(True), C.unrated.is_(False)).group_by(C.unit_code))]
 
-    def _offset(self, p: Period) -> int | None:
-        # Dispatch may precede the period by months; check offsets a year and more back.
-        t, offsets = p.start_utc - timedelta(days=400), set()
-        while t <= p.end_utc + timedelta(days=31):
-            offsets.add(int(self.cal.tz.utcoffset(t.replace(tzinfo=None)).total_seconds()))
-            t += timedelta(days=30)
-        return offsets.pop() if len(offsets) == 1 else None
+    def ledger(s):
+        return [(u, {"criticisms" if kind == "criticism" else "referrals": n}) for u, kind, n in s.execute(
+            select(E.unit_code, E.kind, func.count()).where(E.kind.in_(("criticism", "referral")), in_period(E.at, p))
+            .group_by(E.unit_code, E.kind))]
 
-    def handling(self, s, p: Period) -> list[tuple[str, int, float]]:
-        O = OrderRow
-        where = (_in(O.replied_at, p), O.dispatched_at.is_not(None))
-        offset = self._offset(p)
-        if offset is None:
-            return self._row_by_row(s, where)
-        groups = []  # (sign, unit, local day, segment, count, sum of local epoch seconds)
-        for sign, col in ((1, O.replied_at), (-1, O.dispatched_at)):
-            # Inline literals: PostgreSQL needs GROUP BY expressions identical to the SELECT's.
-            e = cast(extract("epoch", col), BigInteger) + literal_column(str(offset), BigInteger)
-            day = e // literal_column("86400", BigInteger)
-            sod = e - day * literal_column("86400", BigInteger)
-            seg = case(*[(sod < literal_column(str(b), BigInteger), literal_column(str(k)))
-                         for k, b in enumerate(self.bounds)], else_=literal_column(str(len(self.bounds))))
-            q = select(O.owner, day, seg, func.count(), func.sum(e)).where(*where).group_by(O.owner, day, seg)
-            groups += [(sign, u, int(d), int(k), n, float(t)) for u, d, k, n, t in s.execute(q)]
-        if not groups:
-            return []
-        cum = self._cumulative(min(g[2] for g in groups), max(g[2] for g in groups))
-        sums: dict[str, list] = {}
-        for sign, unit, d, k, n, total in groups:
-            acc = sums.setdefault(unit, [0, 0.0])
-            if sign == 1:
-                acc[0] += n
-            start, before, slope = self.segments[k]
-            w = n * cum[d] if not self._workday(d) else (
-                n * (cum[d] + before) + slope * (total - n * (d * 86400 + start)))
-            acc[1] += sign * w
-        return [(u, n, w) for u, (n, w) in sums.items()]
-
-    def _cumulative(self, first: int, last: int) -> dict[int, float]:
-        """Working seconds from the start of local day `first` to the start of each day up to `last`."""
-        out, total = {}, 0.0
-        for d in range(first, last + 1):
-            out[d] = total
-            total += self.cal.seconds_per_day if self._workday(d) else 0
-        return out
-
-    def _workday(self, day: int) -> bool:
-        d = date(1970, 1, 1) + timedelta(days=day)
-        workday, known = self.cal.is_workday(d)
-        if not known and d.year not in self._warned:
-            self._warned.add(d.year)
-            log.warning("handling time for %s measured on a guessed Monday-Friday calendar", d.year)
-        return workday
-
-    def _row_by_row(self, s, where) -> list[tuple[str, int, float]]:
-        sums: dict[str, list] = {}
-        for unit, a, b in s.execute(select(OrderRow.owner, OrderRow.dispatched_at, OrderRow.replied_at).where(*where)):
-            a, b = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (a, b))  # SQLite: naive UTC
-            acc = sums.setdefault(unit, [0, 0.0])
-            acc[0] += 1
-            acc[1] += self.cal.working_seconds_between(a, b)
-        return [(u, n, w) for u, (n, w) in sums.items()]
+    return [lambda s: clock.replies(s, p), callbacks, dispatches, returns, invalid, ledger]
 
 
 # ---------------------------------------------------------------- figures and reports
@@ -343,12 +247,31 @@ def _check_unit(ctx: _Context, unit: str | None) -> None:
         raise KpiError(f"unknown unit {unit!r}; known: {', '.join(sorted(ctx.units))}")
 
 
-def tallies(db: Database, period: Period, policy: Policy | None = None) -> dict[str, Tally]:
-    """Per-unit tallies for one period (all units; filter afterwards)."""
-    policy = policy or load_policy("sanya")
-    clock = _WorkClock(calendar_for(policy))
-    with db.session() as s:
-        return _collect(s, period, clock)
+def tallies(db: Database, *periods: Period, policy: Policy | None = None) -> list[dict[str, Tally]]:
+    """Per-unit tallies for each period (all units; filter afterwards).
+
+    The queries are independent index ranges, so they run side by side on their own
+    connections (PostgreSQL answers each on its own core); on one connection they would add up.
+    """
+    clock = WorkClock(calendar_for(policy or load_policy("sanya")))
+    work = [(i, job) for i, p in enumerate(periods) for job in _jobs(p, clock)]
+
+    def run(item):
+        with db.session() as s:
+            return item[0], item[1](s)
+
+    if db.url.startswith("sqlite") and db.url.split("///", 1)[-1] in ("", ":memory:"):
+        results = [run(item) for item in work]  # one in-memory database per connection: stay on one
+    else:
+        with ThreadPoolExecutor(max_workers=min(4, len(work))) as pool:
+            results = list(pool.map(run, work))
+    out: list[dict[str, Tally]] = [{} for _ in periods]
+    for i, rows in results:
+        for unit, values_ in rows:
+            t = out[i].setdefault(unit, Tally())
+            for k, v in values_.items():
+                setattr(t, k, getattr(t, k) + (v or 0))
+    return out
 
 
 def _total(by_unit: dict[str, Tally], unit: str | None) -> Tally:
@@ -362,7 +285,7 @@ def kpis(db: Database, frm, to, unit: str | None = None, policy: Policy | None =
     ctx = _context(db, policy)
     _check_unit(ctx, unit)
     p = make_period(frm, to, ctx.policy.timezone)
-    this, last = _total(tallies(db, p, ctx.policy), unit), _total(tallies(db, p.last_year(), ctx.policy), unit)
+    this, last = (_total(t, unit) for t in tallies(db, p, p.last_year(), policy=ctx.policy))
     return {name: figure(this, last, name) for name in KPI_NAMES}
 
 
@@ -412,9 +335,10 @@ def monthly_invalid_returns(db: Database, year: int, unit: str | None = None, po
     tz = ZoneInfo(policy.timezone)
     bounds = [datetime(year - 1 + (m // 12), m % 12 + 1, 1, tzinfo=tz) for m in range(25)]
     R = ReturnRequestRow
-    bucket = case(*[(R.reviewed_at < b.astimezone(UTC), k) for k, b in enumerate(bounds[1:])])
+    bucket = case(*[(R.reviewed_at < b.astimezone(UTC), k) for k, b in enumerate(bounds[1:])]).label("month")
+    # GROUP BY the label: the CASE has bound values, which PostgreSQL would not match by value
     q = (select(bucket, func.count()).where(R.decision == "reject", R.reviewed_at >= bounds[0].astimezone(UTC),
-                                            R.reviewed_at < bounds[-1].astimezone(UTC)).group_by(bucket))
+                                            R.reviewed_at < bounds[-1].astimezone(UTC)).group_by("month"))
     if unit is not None:
         q = q.where(R.unit_code == unit)
     counts = [0] * 24
@@ -431,7 +355,7 @@ def build_report(db: Database, frm, to, unit: str | None = None, policy: Policy 
     ctx = _context(db, policy)
     _check_unit(ctx, unit)
     p = make_period(frm, to, ctx.policy.timezone)
-    this, last = tallies(db, p, ctx.policy), tallies(db, p.last_year(), ctx.policy)
+    this, last = tallies(db, p, p.last_year(), policy=ctx.policy)
     t, lt = _total(this, unit), _total(last, unit)
     year = (p.end - timedelta(microseconds=1)).year
     return {

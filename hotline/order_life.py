@@ -6,11 +6,10 @@ escalation, contact, coordination window, callback, unrated), at times it is tol
 hands every step to a sink as a `StepRecord` would be handed to the `record_step` activity.
 Strikes go through the ladder's own `apply_strike` (hotline.supervision), in time order.
 
-Two sinks: `ExactSink` calls `StoreActivities.record_step` and `record_ledger_event`
-themselves, one step at a time (the tests use it, and prove the other one equal to it);
-`BulkSink` builds the very same rows in memory (the orders row through the activity's own
-`_apply_state`, the KPI rows by the activity's rules) and inserts them in batches, which
-is what makes 24 months × 50 orders a day take seconds rather than many minutes.
+The sinks (`hotline.sim_sinks`) record the steps: through the activities one by one, or the
+same rows in bulk, which is what makes 24 months × 50 orders a day take seconds rather than
+many minutes. Deadlines come from WorkCalendar, or from `FastClock`, the same calendar
+precomputed for a range of days.
 
 Simulated facts are marked so they never collide with real ones: order numbers are
 SY<yyyymmdd>9xxxxx (a real day's counter never gets near 900000), ledger keys start with
@@ -19,23 +18,16 @@ SY<yyyymmdd>9xxxxx (a real day's counter never gets near 900000), ledger keys st
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from types import SimpleNamespace
+from bisect import bisect_left, bisect_right
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import insert
-
-from activities.store import StoreActivities, _apply_state
-from hotline.contracts import StepRecord, Strike
+from hotline.contracts import Strike
 from hotline.models import (
     ActionRecord, CallbackResult, Category, Channel, Location, Notice, OrderState, PendingRequest,
     PetitionerView, Satisfaction, Stage, Urgency,
 )
 from hotline.policy import Duration, Policy, load_policy
-from hotline.store import Database
-from hotline.store.tables import (
-    ActionRow, CallbackRow, DispatchRow, OrderRow, ReturnRequestRow, SupervisionEventRow,
-)
-from hotline.supervision import Ledger, LedgerEvent, apply_strike, local_year
+from hotline.supervision import Ledger, apply_strike, local_year
 from hotline.workcal import WorkCalendar, calendar_for
 
 SIM_BASE = 900000
@@ -52,91 +44,16 @@ class Cut(Exception):
 # ---------------------------------------------------------------- sinks
 
 
-class ExactSink:
-    """Each step through the `record_step` activity, each ledger fact through `record_ledger_event`."""
-
-    def __init__(self, db: Database, policy: Policy) -> None:
-        from activities.supervision import SupervisionActivities
-        self.store, self.ledger_acts = StoreActivities(db), SupervisionActivities(db, None, "", policy)
-
-    def step(self, st: OrderState, seq: int, action: str, by: str, at: datetime, detail: dict) -> None:
-        self.store.record_step(StepRecord(seq=seq, action=action, by=by, at=at, detail=detail, state=st))
-
-    def end_order(self, st: OrderState, seq: int, at: datetime) -> None:
-        pass
-
-    def ledger(self, ev: LedgerEvent) -> None:
-        self.ledger_acts.record_ledger_event(ev)
-
-    def flush(self) -> None:
-        pass
-
-
-class BulkSink:
-    """The rows `record_step` would write, built in memory and inserted in batches.
-
-    Same rules as `StoreActivities._kpi_rows`: a dispatch row per dispatch/redispatch, signed
-    on the latest one; a return row per request, decided on the latest one; a callback row per
-    callback or unrated. The orders row is the order's state at its last step (what
-    `_apply_state` leaves after the last `record_step`); `updated_at` is that step's time
-    rather than the wall clock, so a seed gives the same rows every time.
-    """
-
-    TABLES = (OrderRow, ActionRow, DispatchRow, ReturnRequestRow, CallbackRow, SupervisionEventRow)
-
-    def __init__(self, db: Database, batch: int = 20000) -> None:
-        self.db, self.batch = db, batch
-        self.rows: dict[type, list[dict]] = {t: [] for t in self.TABLES}
-        self._dispatch: dict | None = None
-        self._return: dict | None = None
-        self._columns = [c.key for c in OrderRow.__table__.columns]
-
-    def step(self, st: OrderState, seq: int, action: str, by: str, at: datetime, detail: dict) -> None:
-        no = st.order_no
-        self.rows[ActionRow].append({"order_no": no, "seq": seq, "action": action, "actor": by, "at": at,
-                                     "detail": detail})
-        if action in ("dispatch", "redispatch"):
-            self._dispatch = {"order_no": no, "seq": seq, "unit_code": st.owner, "dispatched_at": at,
-                              "sign_by": st.deadlines.sign_by, "signed_at": None, "signed_on_time": None}
-            self.rows[DispatchRow].append(self._dispatch)
-        elif action == "sign" and self._dispatch is not None:
-            sign_by = self._dispatch["sign_by"]
-            self._dispatch.update(signed_at=at, signed_on_time=bool(sign_by is None or at <= sign_by))
-        elif action == "return-request":
-            self._return = {"order_no": no, "seq": seq, "unit_code": by, "claimed_unit": detail["claimed_unit"],
-                            "reason": detail["reason"], "basis": detail["basis"], "requested_at": at,
-                            "recommendation": detail.get("recommendation") or {}, "decision": None,
-                            "reviewer": None, "review_reason": None, "reviewed_at": None}
-            self.rows[ReturnRequestRow].append(self._return)
-        elif action == "return-review" and self._return is not None:
-            self._return.update(decision=detail["decision"], reviewer=by, review_reason=detail.get("reason"),
-                                reviewed_at=at)
-        elif action in ("callback", "unrated"):
-            self.rows[CallbackRow].append({
-                "order_no": no, "seq": seq, "unit_code": st.owner, "at": at, "answered": bool(detail.get("answered")),
-                "resolved": detail.get("resolved"), "satisfaction": detail.get("satisfaction"),
-                "unrated": action == "unrated"})
-
-    def end_order(self, st: OrderState, seq: int, at: datetime) -> None:
-        # _apply_state only sets attributes: a plain namespace spares the ORM's instrumentation.
-        row = SimpleNamespace(order_no=st.order_no, idempotency_key=None, handling_seconds=None)
-        _apply_state(row, st, seq)
-        row.updated_at = at
-        self.rows[OrderRow].append({c: getattr(row, c) for c in self._columns})
-        self._dispatch = self._return = None
-        if len(self.rows[ActionRow]) >= self.batch:
-            self.flush()
-
-    def ledger(self, ev: LedgerEvent) -> None:
-        self.rows[SupervisionEventRow].append({"key": ev.key, "unit_code": ev.unit, "year": ev.year, "kind": ev.kind,
-                                               "at": ev.at, "order_no": ev.order_no, "detail": ev.detail})
-
-    def flush(self) -> None:
-        with self.db.session() as s:
-            for table in self.TABLES:
-                if self.rows[table]:
-                    s.connection().execute(insert(table.__table__), self.rows[table])
-                    self.rows[table] = []
+def _model(cls, **values):
+    """A pydantic model from values that are already valid (our own step records and notices):
+    what `model_construct` does without its per-field default handling, which costs ~10 µs a
+    call, times twenty calls an order."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
 
 
 # ---------------------------------------------------------------- one order's life
@@ -154,6 +71,83 @@ class CalendarClock:
 
     def working_seconds(self, a: datetime, b: datetime) -> float:
         return self.cal.working_seconds_between(a, b)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+class FastClock:
+    """`WorkCalendar.fraction` and `working_seconds_between` for a range of days, precomputed.
+
+    The same calendar (days, working hours, provisional years) and the same rule (the earliest
+    instant at which the working time has elapsed), on integer microseconds: W(t), the working
+    time up to t, is piecewise linear over the day's working spans, so a deadline is one
+    binary search. The tests check it against WorkCalendar instant for instant; outside its
+    range it hands over to WorkCalendar itself. 60 µs → a few µs per deadline is most of what
+    makes a two-year simulation take seconds.
+    """
+
+    def __init__(self, cal, first: date, last: date) -> None:
+        self.cal, self.first, self.days = cal, first, (last - first).days + 1
+        self.starts, self.ends, self.cum, self.cum_end = [], [], [], []
+        self.unknown = [0]  # guessed (provisional) days before each day
+        self.midnights = []
+        self._lengths: dict[Duration, float] = {}
+        total = 0
+        for i in range(self.days):
+            d = first + timedelta(days=i)
+            self.midnights.append(_us(datetime(d.year, d.month, d.day, tzinfo=cal.tz)))
+            workday, known = cal.is_workday(d)
+            self.unknown.append(self.unknown[-1] + (not known))
+            if workday:
+                midnight = datetime(d.year, d.month, d.day, tzinfo=cal.tz)
+                for a, b in cal.windows:
+                    sa, sb = _us(midnight + timedelta(seconds=a)), _us(midnight + timedelta(seconds=b))
+                    self.starts.append(sa)
+                    self.ends.append(sb)
+                    self.cum.append(total)
+                    total += sb - sa
+                    self.cum_end.append(total)
+        self.lo, self.hi = _us(datetime(first.year, first.month, first.day, tzinfo=cal.tz)), _us(
+            datetime(last.year, last.month, last.day, tzinfo=cal.tz))
+
+    def _w(self, t: int) -> int:
+        j = bisect_right(self.starts, t) - 1
+        if j < 0:
+            return 0
+        return self.cum[j] + min(t, self.ends[j]) - self.starts[j]
+
+    def _day(self, t: int) -> int:
+        return bisect_right(self.midnights, t) - 1
+
+    def fraction(self, start: datetime, limit: Duration, f: float = 1.0) -> tuple[datetime, bool]:
+        if limit.kind == "calendar":
+            return start.astimezone(UTC) + timedelta(seconds=round(limit.seconds * f)), False
+        length = self._lengths.get(limit)
+        if length is None:
+            length = self._lengths[limit] = self.cal.working_length(limit).total_seconds()
+        work = int(length if f == 1 else round(length * f)) * 1_000_000
+        t0 = _us(start)
+        if work > 0 and self.lo <= t0:
+            w = self._w(t0) + work
+            k = bisect_left(self.cum_end, w)
+            if k < len(self.starts) and self.starts[k] < self.hi:
+                at = self.starts[k] + w - self.cum[k]
+                guessed = self.unknown[-1] and self.unknown[self._day(at) + 1] - self.unknown[self._day(t0)]
+                return _EPOCH + at * _US, guessed > 0
+        d = self.cal.fraction(start, limit, f)  # zero work or outside the range: the calendar itself
+        return d.at.astimezone(UTC), d.provisional
+
+    def working_seconds(self, a: datetime, b: datetime) -> float:
+        ta, tb = _us(a), _us(b)
+        if self.lo <= min(ta, tb) and max(ta, tb) < self.hi:
+            return (self._w(tb) - self._w(ta)) / 1e6
+        return self.cal.working_seconds_between(a, b)
+
+
+def _us(t: datetime) -> int:
+    return (t - _EPOCH) // _US
 
 
 class OrderLife:
@@ -181,14 +175,14 @@ class OrderLife:
     def step(self, at: datetime, action: str, by: str, detail: dict | None = None) -> None:
         self.seq += 1
         detail = detail or {}
-        self.st.actions.append(ActionRecord.model_construct(seq=self.seq, action=action, by=by, at=at, detail=detail))
+        self.st.actions.append(_model(ActionRecord, seq=self.seq, action=action, by=by, at=at, detail=detail))
         self.sink.step(self.st, self.seq, action, by, at, detail)
         self.last_at = at
 
     def notice(self, at: datetime, kind: str, to: str, reason: str, fact: str) -> None:
         # Listed with the step that caused it, so the final state row already carries it.
-        self.st.notices.append(Notice.model_construct(kind=kind, at=at, to=to, reason=reason,
-                                                      key=f"{self.st.order_no}:{kind}:{to}:{fact}"))
+        self.st.notices.append(_model(Notice, kind=kind, at=at, to=to, reason=reason,
+                                      key=f"{self.st.order_no}:{kind}:{to}:{fact}"))
 
     def arm(self, name: str, at: datetime, fire) -> None:
         self.timers[name] = (at, fire)
@@ -267,11 +261,13 @@ class OrderLife:
     def _supervise(self, t: datetime) -> None:
         s = self.st
         s.overdue = True
+        # The workflow sets escalate_at after these steps; set before, the row of the last step
+        # already has it (the same final row whichever sink records the order).
+        s.deadlines.escalate_at = self.due("escalate_at", t, self.policy.overdue_escalation)
         self.notice(t, "supervision", s.owner, f"order {s.order_no} missed its handling deadline (督办)", "handling")
         self.step(t, "supervision", "system", {"owner": s.owner})
         if s.signed_at is None:
             self.strike(t, "never_signed", s.owner, f"handling{self.seq}", "sign-for never done before the handling deadline")
-        s.deadlines.escalate_at = self.due("escalate_at", t, self.policy.overdue_escalation)
         self.arm("escalation", s.deadlines.escalate_at, self._escalate)
 
     def _escalate(self, t: datetime) -> None:

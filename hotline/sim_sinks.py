@@ -1,0 +1,141 @@
+"""Where replayed orders go: the activities themselves, or the same rows in bulk.
+
+`ExactSink` calls `StoreActivities.record_step` and `SupervisionActivities.record_ledger_event`
+one step at a time. `BulkSink` builds the very same rows in memory (the orders row through
+the activity's own `_apply_state`, the KPI rows by the rules of `StoreActivities._kpi_rows`)
+and inserts them in batches; tests/test_simulate.py proves both write identical rows.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+
+from sqlalchemy import insert
+
+from activities.store import StoreActivities, _apply_state
+from hotline.contracts import StepRecord
+from hotline.models import OrderState
+from hotline.policy import Policy
+from hotline.store import Database
+from hotline.store.tables import (
+    ActionRow, CallbackRow, DispatchRow, OrderRow, ReturnRequestRow, SupervisionEventRow,
+)
+from hotline.supervision import LedgerEvent
+
+
+class ExactSink:
+    """Each step through the `record_step` activity, each ledger fact through `record_ledger_event`."""
+
+    def __init__(self, db: Database, policy: Policy) -> None:
+        from activities.supervision import SupervisionActivities
+        self.store, self.ledger_acts = StoreActivities(db), SupervisionActivities(db, None, "", policy)
+
+    def step(self, st: OrderState, seq: int, action: str, by: str, at: datetime, detail: dict) -> None:
+        self.store.record_step(StepRecord(seq=seq, action=action, by=by, at=at, detail=detail, state=st))
+
+    def end_order(self, st: OrderState, seq: int, at: datetime) -> None:
+        pass
+
+    def ledger(self, ev: LedgerEvent) -> None:
+        self.ledger_acts.record_ledger_event(ev)
+
+    def flush(self) -> None:
+        pass
+
+    def insert(self, rows) -> None:
+        raise AssertionError("the exact sink records as it goes")
+
+
+class BulkSink:
+    """The rows `record_step` would write, built in memory and inserted in batches.
+
+    Same rules as `StoreActivities._kpi_rows`: a dispatch row per dispatch/redispatch, signed
+    on the latest one; a return row per request, decided on the latest one; a callback row per
+    callback or unrated. The orders row is the order's state at its last step (what
+    `_apply_state` leaves after the last `record_step`); `updated_at` is that step's time
+    rather than the wall clock, so a seed gives the same rows every time.
+    """
+
+    TABLES = (OrderRow, ActionRow, DispatchRow, ReturnRequestRow, CallbackRow, SupervisionEventRow)
+
+    def __init__(self, db: Database | None, batch: int = 100_000) -> None:
+        self.db, self.batch = db, batch
+        self.rows: dict[type, list[dict]] = {t: [] for t in self.TABLES}
+        self._dispatch: dict | None = None
+        self._return: dict | None = None
+        self._columns = [c.key for c in OrderRow.__table__.columns]
+
+    def step(self, st: OrderState, seq: int, action: str, by: str, at: datetime, detail: dict) -> None:
+        no = st.order_no
+        self.rows[ActionRow].append({"order_no": no, "seq": seq, "action": action, "actor": by, "at": at,
+                                     "detail": detail})
+        if action in ("dispatch", "redispatch"):
+            self._dispatch = {"order_no": no, "seq": seq, "unit_code": st.owner, "dispatched_at": at,
+                              "sign_by": st.deadlines.sign_by, "signed_at": None, "signed_on_time": None}
+            self.rows[DispatchRow].append(self._dispatch)
+        elif action == "sign" and self._dispatch is not None:
+            sign_by = self._dispatch["sign_by"]
+            self._dispatch.update(signed_at=at, signed_on_time=bool(sign_by is None or at <= sign_by))
+        elif action == "return-request":
+            self._return = {"order_no": no, "seq": seq, "unit_code": by, "claimed_unit": detail["claimed_unit"],
+                            "reason": detail["reason"], "basis": detail["basis"], "requested_at": at,
+                            "recommendation": detail.get("recommendation") or {}, "decision": None,
+                            "reviewer": None, "review_reason": None, "reviewed_at": None}
+            self.rows[ReturnRequestRow].append(self._return)
+        elif action == "return-review" and self._return is not None:
+            self._return.update(decision=detail["decision"], reviewer=by, review_reason=detail.get("reason"),
+                                reviewed_at=at)
+        elif action in ("callback", "unrated"):
+            self.rows[CallbackRow].append({
+                "order_no": no, "seq": seq, "unit_code": st.owner, "at": at, "answered": bool(detail.get("answered")),
+                "resolved": detail.get("resolved"), "satisfaction": detail.get("satisfaction"),
+                "unrated": action == "unrated"})
+
+    def end_order(self, st: OrderState, seq: int, at: datetime) -> None:
+        # _apply_state only sets attributes: a plain namespace spares the ORM's instrumentation.
+        row = SimpleNamespace(order_no=st.order_no, idempotency_key=None, handling_seconds=None)
+        _apply_state(row, st, seq)
+        row.updated_at = at
+        self.rows[OrderRow].append({c: getattr(row, c) for c in self._columns})
+        self._dispatch = self._return = None
+        if self.db is not None and len(self.rows[ActionRow]) >= self.batch:
+            self.flush()
+
+    def ledger(self, ev: LedgerEvent) -> None:
+        self.rows[SupervisionEventRow].append({"key": ev.key, "unit_code": ev.unit, "year": ev.year, "kind": ev.kind,
+                                               "at": ev.at, "order_no": ev.order_no, "detail": ev.detail})
+
+    def take(self, dialect=None) -> dict[str, tuple]:
+        """The rows so far, by table name, ready for `insert` (possibly in another process:
+        with the target's dialect, the values are bound here and the inserting side only
+        hands them to the driver)."""
+        out = {t.__tablename__: _prepare(dialect, t.__table__, r) for t, r in self.rows.items() if r}
+        self.rows = {t: [] for t in self.TABLES}
+        return out
+
+    def insert(self, prepared: dict[str, tuple]) -> None:
+        with self.db.engine.begin() as conn:
+            for table in self.TABLES:
+                sql, params = prepared.get(table.__tablename__, (None, None))
+                if params and sql is not None:
+                    conn.exec_driver_sql(sql, params)
+                elif params:
+                    conn.execute(insert(table.__table__), params)
+
+    def flush(self) -> None:
+        if self.db is not None:
+            self.insert(self.take(self.db.engine.dialect))
+
+
+def _prepare(dialect, table, rows: list[dict]) -> tuple[str | None, list]:
+    """An INSERT for many rows. On SQLite: the statement SQLAlchemy compiles and the values its
+    column types bind (dates, JSON, booleans) as plain tuples for the driver's executemany, which
+    skips SQLAlchemy's per-row bookkeeping (most of the cost). Elsewhere: (None, rows) for a
+    Core insert, which batches them itself."""
+    if dialect is None or dialect.name != "sqlite":
+        return None, rows
+    keys = list(rows[0])
+    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    order = list(compiled.positiontup)
+    plan = [(k, table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in order]
+    return str(compiled), [tuple(proc(r[k]) if proc else r[k] for k, proc in plan) for r in rows]
