@@ -82,7 +82,7 @@ class StoreActivities:
             ).first()
             if disp is not None:
                 disp.signed_at = rec.at
-                disp.signed_on_time = bool(disp.sign_by is None or rec.at <= _aware(disp.sign_by))
+                disp.signed_on_time = bool(disp.sign_by is None or rec.at <= disp.sign_by)
         elif rec.action == "return-request":
             s.add(ReturnRequestRow(order_no=st.order_no, seq=rec.seq, unit_code=rec.by,
                                    claimed_unit=d["claimed_unit"], reason=d["reason"], basis=d["basis"],
@@ -100,7 +100,3 @@ class StoreActivities:
                               answered=bool(d.get("answered")), resolved=d.get("resolved"),
                               satisfaction=d.get("satisfaction"), unrated=rec.action == "unrated"))
 
-
-def _aware(ts: datetime) -> datetime:
-    # SQLite returns naive datetimes (stored as UTC); PostgreSQL keeps the offset.
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)

@@ -123,7 +123,7 @@ def start_postgres() -> tuple[str, callable]:
         os.chmod(base, 0o700)
         prefix = ["runuser", "-u", "postgres", "--"]
         for parent in base.parents:
-            if str(parent) in ("/", "/tmp"):
+            if str(parent) in ("/", tempfile.gettempdir()):
                 break
             os.chmod(parent, os.stat(parent).st_mode | 0o011)
     port = free_port()

@@ -111,3 +111,19 @@ async def fired_and_cancelled_timers(handle) -> tuple[list[str], list[str]]:
         elif e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED:
             cancelled.append(started.get(e.timer_canceled_event_attributes.timer_id, ""))
     return fired, cancelled
+
+
+def seed_order_numbers(db: Database) -> None:
+    """Start this database's order numbers at a random point, for tests that share one dev
+    server: every test database would otherwise number from SY<today>000001, and two tests
+    would ask the server for the same workflow id."""
+    import random
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from hotline.store.tables import SequenceRow
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    base = random.SystemRandom().randrange(100_000, 900_000)
+    with db.session() as s:
+        for d in (today - timedelta(days=1), today, today + timedelta(days=1)):
+            s.merge(SequenceRow(day=d.strftime("%Y%m%d"), last=base))

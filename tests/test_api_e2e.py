@@ -8,6 +8,7 @@ import asyncio
 
 from hotline.models import OrderState, Stage
 from tests.test_api import NAME, ORDER, PHONE, H, live_api, prepare
+from tests.harness import seed_order_numbers
 
 
 async def _visible(client, query: str, expect: int, tries: int = 50) -> list:
@@ -22,6 +23,7 @@ async def _visible(client, query: str, expect: int, tries: int = 50) -> list:
 
 
 async def test_intake_to_closed_over_http_with_three_keys(dev_env, sqlite_db):
+    seed_order_numbers(sqlite_db)
     keys = prepare(sqlite_db)
     intake, owner, admin = H(keys["intake"]), H(keys["ZJJ"]), H(keys["admin"])
     async with live_api(dev_env.client, sqlite_db, search_attributes=True) as (c, h):

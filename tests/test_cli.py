@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from hotline.store.tables import ApiKeyRow, OrderRow, UnitRow
-from tests.harness import running_worker
+from tests.harness import running_worker, seed_order_numbers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,6 +79,7 @@ def test_intake_bad_input_is_one_line(sqlite_db, tmp_path):
 
 async def test_intake_show_act_list_on_the_dev_server(dev_env, sqlite_db):
     address = dev_env.client.service_client.config.target_host
+    seed_order_numbers(sqlite_db)
     async with running_worker(dev_env.client, sqlite_db, "fast") as h:
         env = {"TEMPORAL_ADDRESS": address, "HOTLINE_TASK_QUEUE": h.queue, "HOTLINE_POLICY": "fast"}
         run = lambda *a: asyncio.to_thread(cli, *a, db=sqlite_db, **env)  # noqa: E731

@@ -26,7 +26,7 @@ from hotline.models import DEPARTMENT_ACTIONS, ContactAction, IntakeRequest, Rep
 from hotline.orders import intake_order
 from hotline.store import Database
 from tests.conftest import free_port
-from tests.harness import router, running_worker
+from tests.harness import seed_order_numbers, router, running_worker
 from tests.test_api import ORDER, prepare
 
 EXAMPLES = int(os.environ.get("HOTLINE_FUZZ_EXAMPLES", "25"))
@@ -47,6 +47,7 @@ class Stack:
 async def stack(dev_env, tmp_path_factory):
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'hotline.db'}")
     db.migrate()
+    seed_order_numbers(db)
     keys = prepare(db)
     async with running_worker(dev_env.client, db, search_attributes=True) as h:
         app = create_app(db, h.engine, router())

@@ -240,10 +240,6 @@ def test_periods_are_local_and_last_year_handles_29_february():
 @pytest.mark.parametrize("any_db", ["sqlite", "postgresql"], indirect=True)
 def test_sign_deadline_with_an_offset_is_judged_on_the_instant(any_db, request):
     """compute_deadlines returns +08:00 instants; a sign 2 h late must not count as on time."""
-    if any_db.is_sqlite:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "known store bug: SQLite keeps DateTime(timezone=True) as wall-clock text without the offset, "
-            "so a +08:00 sign_by read back is taken for UTC and late signs count as on time")))
     st = new_order("SY20260302000099", L(2026, 3, 2, 9), "ZJJ", "complaint", "normal", "t", "d", None,
                    "王先生", "13800001234")
     st.deadlines.sign_by = datetime(2026, 3, 2, 11, tzinfo=TZ)

@@ -5,10 +5,10 @@ the same key again and the insert is skipped, so no fact is recorded or notified
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -17,7 +17,32 @@ class Base(DeclarativeBase):
     pass
 
 
-TS = DateTime(timezone=True)
+class UTCDateTime(TypeDecorator):
+    """An instant, stored in UTC and read back aware, on every backend.
+
+    SQLite has no time-zone type: without this, a deadline given in +08:00 would be stored as
+    its wall-clock text and read back naive, eight hours off when compared with UTC instants.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime: every instant in the store carries its offset")
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+TS = UTCDateTime()
 
 
 class UnitRow(Base):
@@ -47,6 +72,7 @@ class OrderRow(Base):
     """Read model of a work order, kept current by the workflow's activities."""
 
     __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_kpi_replied", "replied_at", "owner", "replied_on_time", "dispatched_at"),)
     order_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     workflow_id: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
@@ -96,7 +122,8 @@ class DispatchRow(Base):
     """Each dispatch of an order to an owner, with its sign-for timeliness (KPI response rate)."""
 
     __tablename__ = "dispatches"
-    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_dispatches_order_seq"),)
+    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_dispatches_order_seq"),
+                      Index("ix_dispatches_kpi", "dispatched_at", "unit_code", "signed_on_time"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_no: Mapped[str] = mapped_column(String(32), index=True)
     seq: Mapped[int] = mapped_column(Integer)
@@ -109,7 +136,9 @@ class DispatchRow(Base):
 
 class ReturnRequestRow(Base):
     __tablename__ = "return_requests"
-    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_returns_order_seq"),)
+    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_returns_order_seq"),
+                      Index("ix_return_requests_kpi", "requested_at", "unit_code"),
+                      Index("ix_return_requests_rejected", "decision", "reviewed_at", "unit_code"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_no: Mapped[str] = mapped_column(String(32), index=True)
     seq: Mapped[int] = mapped_column(Integer)
@@ -127,7 +156,8 @@ class ReturnRequestRow(Base):
 
 class CallbackRow(Base):
     __tablename__ = "callbacks"
-    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_callbacks_order_seq"),)
+    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_callbacks_order_seq"),
+                      Index("ix_callbacks_kpi", "at", "unit_code", "answered", "unrated", "resolved", "satisfaction"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_no: Mapped[str] = mapped_column(String(32), index=True)
     seq: Mapped[int] = mapped_column(Integer)
@@ -143,6 +173,7 @@ class SupervisionEventRow(Base):
     """The ledger: strikes, criticisms, referrals. `key` makes each fact exactly-once."""
 
     __tablename__ = "supervision_events"
+    __table_args__ = (Index("ix_supervision_events_kpi", "kind", "at", "unit_code"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)
     unit_code: Mapped[str] = mapped_column(String(16), index=True)
