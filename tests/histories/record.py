@@ -1,6 +1,9 @@
 """Records the representative histories replayed by tests/test_replay.py.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record TAG
+
+Files are named `<scenario>-<TAG>.json` (e.g. the release that changed the workflow) and an
+existing file is never overwritten: older histories stand for orders started by older code.
 
 Run it only when a deliberate change (guarded by `workflow.patched`) is released: the saved
 histories stand for orders already running in production, and the replay test proves the
@@ -27,11 +30,17 @@ from tests.harness import intake, running_worker
 HERE = Path(__file__).parent
 
 
+TAG = ""
+
+
 async def _save(h, order_no: str, name: str) -> None:
     handle = h.client.get_workflow_handle(f"order-{order_no}")
     hist = await handle.fetch_history()
-    (HERE / f"{name}.json").write_text(hist.to_json(), encoding="utf-8")
-    print(f"saved {name}.json ({len(hist.events)} events)")
+    path = HERE / f"{name}-{TAG}.json"
+    if path.exists():
+        raise SystemExit(f"{path.name} exists: choose a new tag")
+    path.write_text(hist.to_json(), encoding="utf-8")
+    print(f"saved {path.name} ({len(hist.events)} events)")
 
 
 async def main() -> None:
@@ -81,4 +90,8 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    import sys
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m tests.histories.record TAG")
+    TAG = sys.argv[1]
     asyncio.run(main())
