@@ -39,7 +39,8 @@ def make_worker(client: Client, db: Database, settings: Settings, policy=None, r
         client, task_queue=settings.task_queue, workflows=WORKFLOWS,
         activities=build_activities(db, client, settings.task_queue, policy, router, calendar_overrides),
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
-        graceful_shutdown_timeout=timedelta(seconds=20), **kwargs,
+        graceful_shutdown_timeout=timedelta(seconds=20), max_cached_workflows=settings.workflow_cache,
+        **kwargs,
     )
 
 

@@ -31,6 +31,7 @@ class Settings:
     http_port: int
     ui_port: int
     temporal_port: int = 7233  # of the embedded dev server
+    workflow_cache: int = 2000  # open orders a worker keeps in memory (~0.3 MiB each)
 
     @property
     def embedded_temporal(self) -> bool:
@@ -63,6 +64,15 @@ def _int(env: dict, name: str, default: int) -> int:
     return value
 
 
+def _count(env: dict, name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    if not raw.strip().isdigit() or not lo <= int(raw) <= hi:
+        raise SettingsError(f"{name}={raw!r} must be a whole number from {lo} to {hi}")
+    return int(raw)
+
+
 def default_database_url() -> str:
     return f"sqlite:///{VAR_DIR / 'hotline.db'}"
 
@@ -90,4 +100,5 @@ def load_settings(env: dict | None = None) -> Settings:
         http_port=_int(env, "HOTLINE_HTTP_PORT", 8000),
         ui_port=_int(env, "HOTLINE_UI_PORT", 8233),
         temporal_port=_int(env, "HOTLINE_TEMPORAL_PORT", 7233),
+        workflow_cache=_count(env, "HOTLINE_WORKFLOW_CACHE", 2000, 10, 100_000),
     )

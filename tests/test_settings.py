@@ -49,3 +49,14 @@ def test_unreachable_database_is_one_line(script, tmp_path):
 def test_unknown_policy_is_one_line(tmp_path):
     r = _run("stack.py", HOTLINE_POLICY="nowhere", HOTLINE_VAR_DIR=str(tmp_path))
     assert r.returncode == 2 and "HOTLINE_POLICY" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "5", "1000000"])
+def test_bad_workflow_cache_size(value):
+    with pytest.raises(SettingsError, match="HOTLINE_WORKFLOW_CACHE"):
+        load_settings({"HOTLINE_WORKFLOW_CACHE": value})
+
+
+def test_workflow_cache_size_default_and_override():
+    assert load_settings({}).workflow_cache == 2000
+    assert load_settings({"HOTLINE_WORKFLOW_CACHE": "500"}).workflow_cache == 500
