@@ -308,7 +308,6 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
     app.include_router(admin_routes.router)
     app.include_router(kpi_routes.router)
     app.include_router(open311.router)
-    app.state.intake = _intake
     return app
 
 
