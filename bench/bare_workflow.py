@@ -12,6 +12,9 @@ is, counted from workflows/work_order.py and workflows/order_core.py:
 BareWorkflow does the same calls in the same order, on the same kind of worker (synchronous
 activities in a thread pool), with payloads of a few bytes and no database: whatever our
 order takes beyond it is our code (payloads, pydantic, SQLite, search attributes).
+Orders started since the `lean-history` patch run their activities as local activities, so
+the baseline does too when started with `local=True` (the default of bench/lifecycle.py);
+`local=False` is the shape of the orders started before it.
 """
 from __future__ import annotations
 
@@ -47,14 +50,17 @@ ACTIVITIES = [bare_step, bare_deadlines, bare_notify]
 
 @workflow.defn
 class BareWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, local: bool = False) -> None:
+        self.local = local
         self.stage = "intake"
         self.ready = False
         self.timers: dict[str, asyncio.Task] = {}
 
     async def _act(self, name: str, n: int = 1) -> None:
+        run = workflow.execute_local_activity if self.local else workflow.execute_activity
         for _ in range(n):
-            await workflow.execute_activity(name, "x", start_to_close_timeout=TIMEOUT, retry_policy=RETRY)
+            await run(name, "x", start_to_close_timeout=TIMEOUT, retry_policy=RETRY)
 
     def _arm(self, name: str, done) -> None:
         async def run() -> None:
@@ -71,7 +77,7 @@ class BareWorkflow:
                 t.cancel()
 
     @workflow.run
-    async def run(self) -> str:
+    async def run(self, local: bool = False) -> str:
         await self._act("bare_step")                                  # intake
         await self._act("bare_deadlines")                             # dispatch deadlines
         self.stage = "dispatched"

@@ -99,10 +99,10 @@ async def ours_order(client, engine, phase: Phase | None) -> None:
                              f"{len(st.actions)} steps")
 
 
-async def bare_order(client, queue: str, phase: Phase | None) -> None:
+async def bare_order(client, queue: str, phase: Phase | None, local: bool) -> None:
     wid = LAST["bare"] = f"bare-{uuid.uuid4().hex}"
     async def start():
-        h = await client.start_workflow(BareWorkflow.run, id=wid, task_queue=queue)
+        h = await client.start_workflow(BareWorkflow.run, local, id=wid, task_queue=queue)
         await h.execute_update(BareWorkflow.dispatched)
         return h
     h = await _timed(phase, "start+dispatched", start())
@@ -151,7 +151,7 @@ async def main(args) -> int:
     from workflows.engine import TemporalEngine
 
     what_if = [f"--{k.replace('_', '-')}" for k in ("unsandboxed", "no_outbox") if getattr(args, k)]
-    what_if += ["--sqlite-sync normal"] if args.sqlite_sync == "normal" else []
+    what_if += ["--bare-activities regular"] if args.bare_activities == "regular" else []
     common.header(f"lifecycle: {args.orders} orders × {args.rounds} rounds, concurrency {args.concurrency}, "
                   f"server state in {args.server_db}" + (f"; what-if {' '.join(what_if)}" if what_if else ""))
     with tempfile.TemporaryDirectory(prefix="bench-lifecycle-") as tmp:
@@ -167,10 +167,6 @@ async def main(args) -> int:
             settings = load_settings({"HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": "fast"})
             router = Router(load_catalogue(default_catalogue_path()))
             engine = TemporalEngine(client, queue, policy, search_attributes=True)
-            if args.sqlite_sync == "normal":  # what-if: WAL with synchronous=NORMAL (no fsync per commit)
-                from sqlalchemy import event
-                event.listen(db.engine, "connect", lambda c, _r: c.execute("PRAGMA synchronous=NORMAL"))
-                db.engine.dispose()
             extra = {}
             if args.unsandboxed:  # what-if: our workflows without the import sandbox
                 from temporalio.worker import UnsandboxedWorkflowRunner
@@ -183,7 +179,8 @@ async def main(args) -> int:
             outbox = asyncio.create_task(_dispatch_outbox(OutboxDispatcher(db), stop)) if not args.no_outbox \
                 else asyncio.create_task(stop.wait())
             ours = lambda ph: ours_order(client, engine, ph)  # noqa: E731
-            bare = lambda ph: bare_order(client, bare_queue, ph)  # noqa: E731
+            local = args.bare_activities == "local"
+            bare = lambda ph: bare_order(client, bare_queue, ph, local)  # noqa: E731
             results: dict[str, list[Phase]] = {"bare": [], "ours": []}
             async with ours_worker, bare_worker:
                 # warm-up: imports, sandbox, connection pools, SQLite pages
@@ -236,8 +233,9 @@ if __name__ == "__main__":
     ap.add_argument("--only", choices=["ours", "bare"])
     ap.add_argument("--server-db", choices=["file", "memory"], default="file",
                     help="dev server state in a file (as stack.py runs it) or in memory")
-    ap.add_argument("--sqlite-sync", choices=["full", "normal"], default="full",
-                    help="what-if: `normal` adds PRAGMA synchronous=NORMAL to the app's SQLite (WAL)")
+    ap.add_argument("--bare-activities", choices=["local", "regular"], default="local",
+                    help="the baseline's activities: local, the shape of our orders since the lean-history "
+                    "patch (default), or regular, the shape of orders started before it")
     ap.add_argument("--unsandboxed", action="store_true", help="what-if: our worker without the workflow sandbox")
     ap.add_argument("--no-outbox", action="store_true", help="what-if: no outbox dispatcher in the worker")
     ap.add_argument("--pyspy", metavar="DIR", help="sample this process (client + worker) with py-spy during "
