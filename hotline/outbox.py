@@ -84,60 +84,83 @@ class OutboxDispatcher:
         # Units get their own secret (POST /api/v1/units/{code}/webhook-secret); until then the
         # hotline-wide HOTLINE_WEBHOOK_SECRET signs their webhooks.
         self.default_secret = default_secret or os.environ.get("HOTLINE_WEBHOOK_SECRET", "hotline-dev-secret")
-
-    def _claim(self, row_id: int) -> bool:
-        ts = now_utc()
-        with self.db.session() as s:
-            res = s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row_id, OutboxRow.status.in_(("pending", "sending")),
-                       OutboxRow.next_attempt_at <= ts)
-                .values(status="sending", next_attempt_at=ts + LEASE)
-            )
-            return res.rowcount == 1
+        self.last_claimed = 0  # rows the last run_once claimed: a full batch means more may be due
 
     def run_once(self, limit: int = 100) -> int:
-        """Deliver what is due; returns how many were delivered."""
+        """Deliver what is due; returns how many were delivered.
+
+        Two transactions per batch, whatever its size: one claims and loads the rows, the other
+        records every outcome (on SQLite each commit is costly and all writers queue for it)."""
+        ts = now_utc()
+        self.last_claimed = 0
+        if not self._anything_due(ts):
+            return 0  # idle polls stay reads: no write lock taken on SQLite every second
+        rows, units = self._claim(ts, limit)
+        self.last_claimed = len(rows)
+        if not rows:
+            return 0
+        # The whole batch shares one lease: stop starting deliveries well before it runs out, so
+        # that no other dispatcher re-claims a row this one is still going to send.
+        deadline, delivered = ts + LEASE / 2, 0
+        for row in rows:
+            if now_utc() >= deadline:
+                row.status, row.next_attempt_at = "pending", now_utc()  # hand it back, untried
+                continue
+            delivered += self._deliver(row, units.get(row.recipient))
         with self.db.session() as s:
-            due = s.scalars(
-                select(OutboxRow.id).where(OutboxRow.status.in_(("pending", "sending")),
-                                           OutboxRow.next_attempt_at <= now_utc())
-                .order_by(OutboxRow.id).limit(limit)
-            ).all()
-        delivered = 0
-        for row_id in due:
-            if not self._claim(row_id):
-                continue  # another dispatcher has it
-            delivered += self._deliver(row_id)
+            s.add_all(rows)  # the rows' changes are flushed as UPDATEs by primary key
         return delivered
 
-    def _deliver(self, row_id: int) -> int:
+    def _anything_due(self, ts: datetime) -> bool:
         with self.db.session() as s:
-            row = s.get(OutboxRow, row_id)
-            unit = s.get(UnitRow, row.recipient) if row.channel == "webhook" else None
-            try:
-                if row.channel == "sms":
-                    self.sms.send(row.recipient, row.body.get("subject", ""), row.key)
-                elif row.channel == "webhook":
-                    body = json.dumps({"key": row.key, "kind": row.kind, "order_no": row.order_no,
-                                       **row.body}, ensure_ascii=False, sort_keys=True).encode()
-                    secret = (unit.webhook_secret if unit else None) or self.default_secret
-                    resp = self.http.post(unit.webhook_url, content=body, headers={
-                        "Content-Type": "application/json",
-                        "X-Hotline-Signature": sign_body(secret, body),
-                        "X-Hotline-Delivery": row.key,
-                    })
-                    resp.raise_for_status()
-                row.status, row.delivered_at = "delivered", now_utc()
-                row.attempts += 1
-                return 1
-            except Exception as exc:  # any delivery failure is retried later, never lost
-                row.attempts += 1
-                row.last_error = str(exc)[:500]
-                if row.attempts >= MAX_ATTEMPTS:
-                    row.status = "failed"
-                    log.error("outbox %s gave up after %d attempts: %s", row.key, row.attempts, exc)
-                else:
-                    row.status = "pending"
-                    row.next_attempt_at = now_utc() + timedelta(seconds=min(2 ** row.attempts, 600))
-                return 0
+            return s.scalar(select(OutboxRow.id).where(
+                OutboxRow.status.in_(("pending", "sending")), OutboxRow.next_attempt_at <= ts).limit(1)) is not None
+
+    def _claim(self, ts: datetime, limit: int) -> tuple[list[OutboxRow], dict[str, UnitRow]]:
+        """Lease up to `limit` due rows in one statement, and load the units their webhooks need."""
+        due = (select(OutboxRow.id)
+               .where(OutboxRow.status.in_(("pending", "sending")), OutboxRow.next_attempt_at <= ts)
+               .order_by(OutboxRow.id).limit(limit)
+               # PostgreSQL: a concurrent claimer skips the rows locked here instead of waiting and
+               # claiming them too. SQLite has no FOR UPDATE (SQLAlchemy omits it): its single
+               # writer lock already makes the claim atomic.
+               .with_for_update(skip_locked=True))
+        with self.db.session() as s:
+            rows = s.scalars(
+                update(OutboxRow).where(OutboxRow.id.in_(due))
+                .values(status="sending", next_attempt_at=ts + LEASE)
+                .returning(OutboxRow),
+                execution_options={"synchronize_session": False},
+            ).all()
+            codes = {r.recipient for r in rows if r.channel == "webhook"}
+            units = {u.code: u for u in s.scalars(select(UnitRow).where(UnitRow.code.in_(codes)))} if codes else {}
+        return sorted(rows, key=lambda r: r.id), units  # RETURNING has no order
+
+    def _deliver(self, row: OutboxRow, unit: UnitRow | None) -> int:
+        """Send one claimed row and set its outcome on the (detached) row; 1 when delivered."""
+        try:
+            if row.channel == "sms":
+                self.sms.send(row.recipient, row.body.get("subject", ""), row.key)
+            elif row.channel == "webhook":
+                body = json.dumps({"key": row.key, "kind": row.kind, "order_no": row.order_no,
+                                   **row.body}, ensure_ascii=False, sort_keys=True).encode()
+                secret = (unit.webhook_secret if unit else None) or self.default_secret
+                resp = self.http.post(unit.webhook_url, content=body, headers={
+                    "Content-Type": "application/json",
+                    "X-Hotline-Signature": sign_body(secret, body),
+                    "X-Hotline-Delivery": row.key,
+                })
+                resp.raise_for_status()
+            row.status, row.delivered_at = "delivered", now_utc()
+            row.attempts += 1
+            return 1
+        except Exception as exc:  # any delivery failure is retried later, never lost
+            row.attempts += 1
+            row.last_error = str(exc)[:500]
+            if row.attempts >= MAX_ATTEMPTS:
+                row.status = "failed"
+                log.error("outbox %s gave up after %d attempts: %s", row.key, row.attempts, exc)
+            else:
+                row.status = "pending"
+                row.next_attempt_at = now_utc() + timedelta(seconds=min(2 ** row.attempts, 600))
+            return 0
