@@ -20,7 +20,7 @@ class NotifyActivities:
     @activity.defn(name="notify")
     def notify(self, req: NotificationRequest) -> bool:
         """Returns True when this call wrote the message, False when it was already there."""
-        with self.db.session() as s:
+        with self.db.writer() as s:
             written = enqueue(s, req)
         crash_point(f"notify:{req.kind}")  # written, but the completion never reaches the server
         return written

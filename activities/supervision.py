@@ -45,7 +45,7 @@ class SupervisionActivities:
     def record_ledger_event(self, ev: LedgerEvent) -> bool:
         """Record a strike, criticism, referral or appendix once; send its documents once."""
         crash_point(f"ledger:{ev.kind}:before")
-        with self.db.session() as s:
+        with self.db.writer() as s:
             if s.scalar(select(SupervisionEventRow.id).where(SupervisionEventRow.key == ev.key)) is not None:
                 return False
             s.add(SupervisionEventRow(key=ev.key, unit_code=ev.unit, year=ev.year, kind=ev.kind, at=ev.at,

@@ -304,12 +304,14 @@ def stop_process(p: subprocess.Popen, timeout: float = 40) -> None:
 
 def py_spy(directory: str, name: str, pid: int | None = None, rate: int = 100) -> subprocess.Popen:
     """Start py-spy (pip install py-spy) sampling `pid` (this process by default), all threads,
-    raw collapsed stacks to DIR/NAME.txt; stop it with py_spy_stop()."""
+    raw collapsed stacks to DIR/NAME.txt; stop it with py_spy_stop(). BENCH_PYSPY_GIL=1 samples
+    only the thread holding the GIL: where the process's Python CPU time goes."""
     exe = Path(sys.executable).parent / "py-spy"
     exe = str(exe) if exe.exists() else (shutil.which("py-spy") or "py-spy")
     Path(directory).mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([exe, "record", "--pid", str(pid or os.getpid()), "--rate", str(rate),
                              "--format", "raw", "--nonblocking", "--threads",
+                             *(["--gil"] if os.environ.get("BENCH_PYSPY_GIL") else []),
                              "-o", str(Path(directory) / f"{name}.txt")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

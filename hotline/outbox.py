@@ -112,7 +112,7 @@ class OutboxDispatcher:
         return delivered
 
     def _anything_due(self, ts: datetime) -> bool:
-        with self.db.session() as s:
+        with self.db.writer() as s:
             return s.scalar(select(OutboxRow.id).where(
                 OutboxRow.status.in_(("pending", "sending")), OutboxRow.next_attempt_at <= ts).limit(1)) is not None
 
@@ -125,7 +125,7 @@ class OutboxDispatcher:
                # claiming them too. SQLite has no FOR UPDATE (SQLAlchemy omits it): its single
                # writer lock already makes the claim atomic.
                .with_for_update(skip_locked=True))
-        with self.db.session() as s:
+        with self.db.writer() as s:
             rows = s.scalars(
                 update(OutboxRow).where(OutboxRow.id.in_(due))
                 .values(status="sending", next_attempt_at=ts + LEASE)

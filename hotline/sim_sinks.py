@@ -2,17 +2,16 @@
 
 `ExactSink` calls `StoreActivities.record_step` and `SupervisionActivities.record_ledger_event`
 one step at a time. `BulkSink` builds the very same rows in memory (the orders row through
-the activity's own `_apply_state`, the KPI rows by the rules of `StoreActivities._kpi_rows`)
+the activity's own `_state_values`, the KPI rows by the rules of `StoreActivities._kpi_rows`)
 and inserts them in batches; tests/test_simulate.py proves both write identical rows.
 """
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 
 from sqlalchemy import insert
 
-from activities.store import StoreActivities, _apply_state
+from activities.store import StoreActivities, _state_values
 from hotline.contracts import StepRecord
 from hotline.models import OrderState
 from hotline.policy import Policy
@@ -52,7 +51,7 @@ class BulkSink:
     Same rules as `StoreActivities._kpi_rows`: a dispatch row per dispatch/redispatch, signed
     on the latest one; a return row per request, decided on the latest one; a callback row per
     callback or unrated. The orders row is the order's state at its last step (what
-    `_apply_state` leaves after the last `record_step`); `updated_at` is that step's time
+    `_state_values` gives after the last `record_step`); `updated_at` is that step's time
     rather than the wall clock, so a seed gives the same rows every time.
     """
 
@@ -92,11 +91,9 @@ class BulkSink:
                 "unrated": action == "unrated"})
 
     def end_order(self, st: OrderState, seq: int, at: datetime) -> None:
-        # _apply_state only sets attributes: a plain namespace spares the ORM's instrumentation.
-        row = SimpleNamespace(order_no=st.order_no, idempotency_key=None, handling_seconds=None)
-        _apply_state(row, st, seq)
-        row.updated_at = at
-        self.rows[OrderRow].append({c: getattr(row, c) for c in self._columns})
+        row = {c: None for c in self._columns} | {"order_no": st.order_no, **_state_values(st, seq),
+                                                   "updated_at": at}
+        self.rows[OrderRow].append({c: row[c] for c in self._columns})
         self._dispatch = self._return = None
         if self.db is not None and len(self.rows[ActionRow]) >= self.batch:
             self.flush()

@@ -1,7 +1,8 @@
 """Engine and session factory; migrations through Alembic, run programmatically."""
 from __future__ import annotations
 
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -42,6 +43,10 @@ class Database:
         except (ArgumentError, NoSuchModuleError) as exc:
             raise SettingsError(f"DATABASE_URL is malformed: {exc}") from None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time; threads that collide wait in its busy handler, which
+        # sleeps in growing steps (up to 100 ms) however soon the lock frees. Writers of this
+        # process queue on a lock instead and go the moment the previous commit is done.
+        self._write_lock = threading.RLock() if self.is_sqlite else nullcontext()
 
     @property
     def is_sqlite(self) -> bool:
@@ -72,6 +77,12 @@ class Database:
         with self.sessions() as s:
             with s.begin():
                 yield s
+
+    @contextmanager
+    def writer(self) -> Iterator[Session]:
+        """A transaction for the worker's short writes (activities, outbox)."""
+        with self._write_lock, self.session() as s:
+            yield s
 
     def dispose(self) -> None:
         self.engine.dispose()
