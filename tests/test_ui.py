@@ -29,12 +29,11 @@ QUERY = 'Owner="ZJJ"'
 HISTORY_VIEWPORT = {"width": 1920, "height": 2400}
 
 # The step summaries the workflow writes (workflows/order_core.py, workflows/work_order.py),
-# by the event type under which the Event History shows them (activities run as local
-# activities since the lean-history patch: one "Local Activity" row each, with its summary).
+# by the event type under which the Event History shows them.
 EXPECTED = [
-    ("Local Activity", "record sign by ZJJ"),
-    ("Local Activity", "record contact by ZJJ"),
-    ("Local Activity", "contact and coordination deadlines after signing"),
+    ("Activity Task Scheduled", "record sign by ZJJ"),
+    ("Activity Task Scheduled", "record contact by ZJJ"),
+    ("Activity Task Scheduled", "contact and coordination deadlines after signing"),
     ("Timer Started", "sign-for deadline (签收时限) of ZJJ"),
     ("Timer Canceled", "sign-for deadline (签收时限) of ZJJ"),  # signed in time: the deadline is cancelled
     ("Timer Started", "first contact (先行联系) by ZJJ"),
