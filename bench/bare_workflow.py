@@ -12,9 +12,9 @@ is, counted from workflows/work_order.py and workflows/order_core.py:
 BareWorkflow does the same calls in the same order, on the same kind of worker (synchronous
 activities in a thread pool), with payloads of a few bytes and no database: whatever our
 order takes beyond it is our code (payloads, pydantic, SQLite, search attributes).
-Orders started since the `lean-history` patch run their activities as local activities, so
-the baseline does too when started with `local=True` (the default of bench/lifecycle.py);
-`local=False` is the shape of the orders started before it.
+`local=True` runs the same calls as local activities: the what-if of
+`bench/lifecycle.py --bare-activities local` (our orders keep regular activities, see
+bench/RESULTS.md, "local activities").
 """
 from __future__ import annotations
 

@@ -151,7 +151,7 @@ async def main(args) -> int:
     from workflows.engine import TemporalEngine
 
     what_if = [f"--{k.replace('_', '-')}" for k in ("unsandboxed", "no_outbox") if getattr(args, k)]
-    what_if += ["--bare-activities regular"] if args.bare_activities == "regular" else []
+    what_if += ["--bare-activities local"] if args.bare_activities == "local" else []
     common.header(f"lifecycle: {args.orders} orders × {args.rounds} rounds, concurrency {args.concurrency}, "
                   f"server state in {args.server_db}" + (f"; what-if {' '.join(what_if)}" if what_if else ""))
     with tempfile.TemporaryDirectory(prefix="bench-lifecycle-") as tmp:
@@ -233,9 +233,9 @@ if __name__ == "__main__":
     ap.add_argument("--only", choices=["ours", "bare"])
     ap.add_argument("--server-db", choices=["file", "memory"], default="file",
                     help="dev server state in a file (as stack.py runs it) or in memory")
-    ap.add_argument("--bare-activities", choices=["local", "regular"], default="local",
-                    help="the baseline's activities: local, the shape of our orders since the lean-history "
-                    "patch (default), or regular, the shape of orders started before it")
+    ap.add_argument("--bare-activities", choices=["local", "regular"], default="regular",
+                    help="the baseline's activities: regular, the shape of our orders (default), or local, "
+                    "the engine's cost with local activities (what-if)")
     ap.add_argument("--unsandboxed", action="store_true", help="what-if: our worker without the workflow sandbox")
     ap.add_argument("--no-outbox", action="store_true", help="what-if: no outbox dispatcher in the worker")
     ap.add_argument("--pyspy", metavar="DIR", help="sample this process (client + worker) with py-spy during "
