@@ -105,24 +105,25 @@ async def main(args) -> int:
             # ---------------------------------------------------------------- 1. start
             base = int(time.time()) % 10**6
             orders = [(f"SY{base:06d}{i:08d}", owners[i % len(owners)]) for i in range(args.orders)]
-            sem = asyncio.Semaphore(args.start_concurrency)
             accepted = 0
-
             seen = 0  # orders dispatched, as last read from the read model
+            pending = iter(enumerate(orders))
 
-            async def one(i: int, order_no: str, owner: str) -> None:
+            async def starter_loop() -> None:
+                # --start-concurrency of these take the orders in turn (one coroutine per order
+                # waiting its turn would cost the driver a core at 50,000). Orders in flight
+                # (started, not yet dispatched) stay under --window, well below the worker's
+                # workflow cache: a burst past it evicts workflows still running, each of which
+                # is then replayed from its history.
                 nonlocal accepted
-                # Keep the orders in flight (started, not yet dispatched) under --window, well
-                # below the worker's workflow cache (1,000): a burst past it makes the cache
-                # evict workflows still running, each of which is then replayed from its history.
-                while i >= seen + args.window:
-                    await asyncio.sleep(0.2)
-                async with sem:
+                for i, (order_no, owner) in pending:
+                    while i >= seen + args.window:
+                        await asyncio.sleep(0.2)
                     await start_order(client, queue, policy, order_no, intake(i), owner)
                     accepted += 1
 
             t0 = time.perf_counter()
-            starter = asyncio.gather(*(one(i, no, ow) for i, (no, ow) in enumerate(orders)))
+            starter = asyncio.gather(*(starter_loop() for _ in range(args.start_concurrency)))
             last_print, done_at, t_accepted = t0, None, None
             while True:
                 await asyncio.sleep(0.5)
