@@ -142,8 +142,13 @@ async def main(args) -> int:
                     raise RuntimeError(f"the worker exited with {worker.returncode}")
                 if now - t0 > args.start_timeout:
                     print(f"   start phase stopped at the time limit: {n} of {args.orders} dispatched")
+                    starter.cancel()  # the rest are never started (their starters wait for the window)
                     break
-            await starter
+            try:
+                await starter
+            except asyncio.CancelledError:
+                pass
+            await asyncio.sleep(10)  # orders started just before the limit get dispatched
             n_open = dispatched_count(db)
             print(f"-- start: {args.orders} started in {t_accepted or float('nan'):.0f} s; "
                   f"{n_open} dispatched (intake + dispatch recorded) after {done_at or now - t0:.0f} s "
