@@ -107,19 +107,22 @@ class OutboxDispatcher:
                 row.status, row.next_attempt_at = "pending", now_utc()  # hand it back, untried
                 continue
             delivered += self._deliver(row, units.get(row.recipient))
-        with self.db.session() as s:
+        with self.db.writer() as s:
             s.add_all(rows)  # the rows' changes are flushed as UPDATEs by primary key
         return delivered
 
+    @staticmethod
+    def _due(ts: datetime) -> tuple:
+        # "sending" too: a row whose lease ran out belongs to a dispatcher that died
+        return OutboxRow.status.in_(("pending", "sending")), OutboxRow.next_attempt_at <= ts
+
     def _anything_due(self, ts: datetime) -> bool:
-        with self.db.writer() as s:
-            return s.scalar(select(OutboxRow.id).where(
-                OutboxRow.status.in_(("pending", "sending")), OutboxRow.next_attempt_at <= ts).limit(1)) is not None
+        with self.db.session() as s:
+            return s.scalar(select(OutboxRow.id).where(*self._due(ts)).limit(1)) is not None
 
     def _claim(self, ts: datetime, limit: int) -> tuple[list[OutboxRow], dict[str, UnitRow]]:
         """Lease up to `limit` due rows in one statement, and load the units their webhooks need."""
-        due = (select(OutboxRow.id)
-               .where(OutboxRow.status.in_(("pending", "sending")), OutboxRow.next_attempt_at <= ts)
+        due = (select(OutboxRow.id).where(*self._due(ts))
                .order_by(OutboxRow.id).limit(limit)
                # PostgreSQL: a concurrent claimer skips the rows locked here instead of waiting and
                # claiming them too. SQLite has no FOR UPDATE (SQLAlchemy omits it): its single
