@@ -22,6 +22,10 @@ SEARCH_ATTRIBUTES = {"OrderNo": "Keyword", "Owner": "Keyword", "Category": "Keyw
                      "Stage": "Keyword", "District": "Keyword", "DueAt": "Datetime", "Overdue": "Bool",
                      "ReturnCount": "Int"}
 BIN = Path(sys.executable).parent
+# No query ever reaches a worker: one that meets a pending workflow task can record an order's
+# history in an order that cannot be replayed (README, "Known SDK race"). Reads use the read
+# model; the Temporal UI shows the memo and search attributes, which need no query.
+DEV_SERVER_CONFIG = ["--dynamic-config-value", "system.disallowQuery=true"]
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -50,7 +54,7 @@ def start_dev_server(settings) -> subprocess.Popen:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     cmd = [str(BIN / "temporal"), "server", "start-dev", "--db-filename", str(VAR_DIR / "temporal.db"),
            "--ip", "127.0.0.1", "--port", port, "--ui-port", str(settings.ui_port),
-           "--namespace", settings.temporal_namespace, "--log-level", "warn"]
+           "--namespace", settings.temporal_namespace, "--log-level", "warn", *DEV_SERVER_CONFIG]
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
     log = open(VAR_DIR / "temporal.log", "ab")

@@ -7,6 +7,7 @@
   starter.py units import FILE       starter.py supervision ZJJ
   starter.py apikey create --role intake|admin|department:<code> [--label L]; apikey revoke KEY|PREFIX
   starter.py report --from 2026-10-01 --to 2026-11-01 [--unit ZJJ] [--out report.html]
+  starter.py calendar import FILE [--by NAME] [--dry-run]; calendar show YEAR; calendar status
   starter.py simulate --months 24 --orders-per-day 50
   starter.py demo
 Every error is one line on stderr and exit code 2; nothing is changed on error.
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from hotline.cli_calendar import CalendarCliError
 from hotline.cli_report import ReportError
 from hotline.settings import SettingsError, load_settings
 
@@ -101,19 +103,11 @@ async def cmd_intake(args) -> None:
     _print_state(st)
 
 
-async def cmd_show(args) -> None:
-    from hotline.engine import OrderNotFound
-    from hotline.models import OrderState
-    from hotline.store.tables import OrderRow
-    try:
-        st = await (await _engine()).state(args.order_no)
-    except OrderNotFound:
-        db = _db()
-        with db.session() as s:
-            row = s.get(OrderRow, args.order_no)
-        if row is None or not row.state:
-            raise CliError(f"order {args.order_no} not found") from None
-        st = OrderState.model_validate(row.state)
+def cmd_show(args) -> None:
+    from hotline.readmodel import load_order
+    st = load_order(_db(), args.order_no)  # the read model: a running order is never queried
+    if st is None:
+        raise CliError(f"order {args.order_no} not found")
     _print_state(st)
 
 
@@ -178,11 +172,9 @@ def cmd_units_import(args) -> None:
     print(f"imported {n} units from {args.file}")
 
 
-async def cmd_supervision(args) -> None:
+def cmd_supervision(args) -> None:
     from hotline.ledger import ledger_view
-    db = _db()
-    live = await (await _engine()).supervision(args.unit)
-    view = ledger_view(db, args.unit, live, args.year)
+    view = ledger_view(_db(), args.unit, args.year)
     print(f"unit {view['unit']}  year {view['year']}: {len(view['strikes'])} strikes, "
           f"{len(view['criticisms'])} criticisms, {len(view['referrals'])} referrals")
     for kind in ("strikes", "criticisms", "referrals"):
@@ -266,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     kr.add_argument("key", help="the key or its printed prefix")
     from hotline.cli_report import add_commands as add_report_commands
     add_report_commands(sub)  # report, simulate (SPEC §7)
+    from hotline.cli_calendar import add_commands as add_calendar_commands
+    add_calendar_commands(sub)  # calendar import / show / status (issue 20)
     d = sub.add_parser("demo", help="play the drainage-ditch case of SPEC §8 on the running stack")
     d.add_argument("--pause", type=float, default=1.0, help="seconds between steps")
     return p
@@ -281,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         result = fn(args)
         if asyncio.iscoroutine(result):
             asyncio.run(result)
-    except (CliError, SettingsError, ReportError) as exc:
+    except (CliError, SettingsError, ReportError, CalendarCliError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -74,6 +74,20 @@ async def _dispatch_outbox(dispatcher: OutboxDispatcher, stop: asyncio.Event, ba
             pass
 
 
+def _warn_calendar(db: Database) -> None:
+    """Say at start-up when deadlines are about to rest on a guessed calendar (a year unpublished)."""
+    from datetime import datetime, timezone
+
+    from hotline.calendar_admin import coming_year_status
+    try:
+        status = coming_year_status(db, datetime.now(timezone.utc))
+    except Exception as exc:  # never keep the worker from starting over a warning
+        log.warning("calendar status unknown: %s", type(exc).__name__)
+        return
+    if status.code:
+        log.warning("calendar %s: %s", status.code, status.message)
+
+
 async def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
@@ -94,6 +108,7 @@ async def main() -> int:
     outbox_task = asyncio.create_task(_dispatch_outbox(dispatcher, stop))
     log.info("worker on task queue %r, namespace %r, policy %s@%s", settings.task_queue,
              settings.temporal_namespace, policy.name, policy.version)
+    _warn_calendar(db)
     async with worker:
         await stop.wait()
         log.info("shutting down: finishing in-flight activities")

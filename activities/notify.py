@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.store import write_state
 from hotline.contracts import NotificationRequest
 from hotline.faults import crash_point
 from hotline.outbox import enqueue
@@ -22,5 +23,7 @@ class NotifyActivities:
         """Returns True when this call wrote the message, False when it was already there."""
         with self.db.writer() as s:
             written = enqueue(s, req)
+            if req.state is not None and req.seq is not None:
+                write_state(s, req.state, req.seq)
         crash_point(f"notify:{req.kind}")  # written, but the completion never reaches the server
         return written

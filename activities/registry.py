@@ -8,6 +8,7 @@ from activities.notify import NotifyActivities
 from activities.routing import RoutingActivities
 from activities.store import StoreActivities
 from activities.supervision import SupervisionActivities
+from hotline.calendar_admin import CalendarSource
 from hotline.policy import Policy
 from hotline.routing import Router
 from hotline.store import Database
@@ -15,9 +16,11 @@ from hotline.store import Database
 
 def build_activities(db: Database, client: Client | None, task_queue: str, policy: Policy,
                      router: Router, calendar_overrides: dict | None = None) -> list:
+    """`calendar_overrides=None` computes deadlines on the shipped override table merged with the
+    schedules entered in the database (re-read as they change); a mapping fixes the table (tests)."""
     store = StoreActivities(db)
     notify = NotifyActivities(db)
-    deadlines = DeadlineActivities(calendar_overrides)
+    deadlines = DeadlineActivities(CalendarSource(db) if calendar_overrides is None else calendar_overrides)
     routing = RoutingActivities(router)
     supervision = SupervisionActivities(db, client, task_queue, policy)
     return [store.record_step, notify.notify, deadlines.compute_deadlines, routing.recommend_return,

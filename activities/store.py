@@ -42,6 +42,11 @@ _UPDATE_ORDER = _ORDERS.update().where(_ORDERS.c.order_no == bindparam("o"),
                                        or_(_ORDERS.c.last_seq.is_(None), _ORDERS.c.last_seq <= bindparam("q")))
 
 
+def write_state(s, st: OrderState, seq: int) -> None:
+    """The order's read-model row as of step `seq`, unless a later step is already recorded."""
+    s.execute(_UPDATE_ORDER, {**_state_values(st, seq), "o": st.order_no, "q": seq})
+
+
 class StoreActivities:
     def __init__(self, db: Database) -> None:
         self.db = db

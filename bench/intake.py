@@ -132,8 +132,7 @@ async def main(args) -> int:
 
             async def via_engine(i: int) -> None:
                 order_no = f"SY9{int(run_id, 16) % 10**5:05d}{i:08d}"
-                await engine.start_order(order_no, req, "ZJJ", "operator", [])
-                await engine.state(order_no)
+                await engine.start_order(order_no, req, "ZJJ", "operator", [])  # answers once dispatched
 
             limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as http:

@@ -75,6 +75,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         report = build_report(db, args.from_, args.to, args.unit, load_policy(load_settings().policy))
     except KpiError as exc:
         raise ReportError(str(exc)) from None
+    report["calendar_warning"] = _calendar_warning(db)
     print(render_text(report, top=top), end="")
     if out is not None:
         try:
@@ -82,6 +83,16 @@ def cmd_report(args: argparse.Namespace) -> None:
         except OSError as exc:
             raise ReportError(f"--out {args.out}: {exc.strerror or exc}") from None
         print(f"\nHTML report written to {out}")
+
+
+def _calendar_warning(db) -> dict | None:
+    """Deadlines are provisional when this year's or (from 1 November) next year's schedule is
+    not entered: the report says so, since its on-time figures rest on them."""
+    from datetime import UTC, datetime
+
+    from hotline.calendar_admin import coming_year_status
+    st = coming_year_status(db, datetime.now(UTC))
+    return {"code": st.code, "message": st.message} if st.code else None
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:

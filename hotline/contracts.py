@@ -27,11 +27,24 @@ class DeadlineItem(BaseModel):
     start: datetime
     limit: str  # a policy duration, e.g. "30m", "3wd"
     fraction: float | None = None  # e.g. 0.75 for the reminder before the handling deadline
+    # Start where the item of that name, earlier in the same request, ends (instead of `start`):
+    # an extended deadline is recomputed as a chain, its extension counted from the new base.
+    after: str | None = None
 
 
 class DeadlineRequest(BaseModel):
     policy: Policy
     items: list[DeadlineItem]
+    # Read the calendar afresh (a schedule was just entered), not from the worker's cache.
+    reload_calendar: bool = False
+
+
+class CalendarChange(BaseModel):
+    """A year's official schedule was entered: open orders recompute the deadlines it touches."""
+
+    years: list[int] = Field(min_length=1)
+    notice: str = ""
+    by: str = "HOTLINE"
 
 
 class DeadlineValue(BaseModel):
@@ -62,6 +75,11 @@ class NotificationRequest(BaseModel):
     subject: str
     body: dict[str, Any] = Field(default_factory=dict)
     petitioner_phone: str | None = None
+    # The order as it stands with this notice, after step `seq`: the read model shows every
+    # notice an action sent, also those sent after its last step. (A local activity's input is
+    # not written to the workflow's history.)
+    state: OrderState | None = None
+    seq: int | None = None
 
 
 class Strike(BaseModel):
@@ -73,6 +91,19 @@ class Strike(BaseModel):
     order_no: str
     at: datetime
     reason: str
+    # Judged against a deadline computed on a guessed calendar (a year the State Council had
+    # not published): held for the hotline office to confirm or void, never counted on its own.
+    provisional: bool = False
+
+
+class StrikeReview(BaseModel):
+    """The hotline office's decision on a held strike (sent to the unit's supervision workflow)."""
+
+    key: str  # the held strike's key
+    decision: Literal["confirm", "void"]
+    by: str
+    reason: str = Field(min_length=1, max_length=2000)
+    at: datetime
 
 
 class StaffFlag(BaseModel):

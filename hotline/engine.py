@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from hotline.contracts import CalendarChange, StrikeReview
 from hotline.models import Action, IntakeRequest, OrderState
 
 
@@ -21,11 +22,18 @@ class OrderNotFound(Exception):
 
 
 class OrderEngine(Protocol):
+    """Start orders and act on them. There is no read here on purpose: every read comes from
+    the read model in the database, never from a running workflow."""
+
     async def start_order(self, order_no: str, req: IntakeRequest, owner: str, owner_reason: str,
-                          routing: list[dict], created_at: datetime | None = None) -> None: ...
+                          routing: list[dict], created_at: datetime | None = None) -> OrderState:
+        """Start the order and return it once dispatched."""
 
-    async def state(self, order_no: str) -> OrderState: ...
+    async def act(self, order_no: str, action: str, payload: Action) -> OrderState:
+        """Apply one action; its answer is the order after it. Raises ActionRefused, OrderNotFound."""
 
-    async def act(self, order_no: str, action: str, payload: Action) -> OrderState: ...
+    async def review_strike(self, unit: str, review: "StrikeReview") -> None:
+        """Confirm or void a strike held because its deadline was provisional."""
 
-    async def supervision(self, unit: str) -> dict | None: ...
+    async def calendar_changed(self, order_no: str, change: "CalendarChange") -> None:
+        """Tell a running order that a year's official schedule was entered."""

@@ -9,8 +9,9 @@ from hotline.store import Database
 from hotline.store.tables import SupervisionEventRow
 
 
-def ledger_view(db: Database, unit: str, live: dict | None = None, year: int | None = None) -> dict:
-    year = year or (live or {}).get("year") or datetime.now(timezone.utc).year
+def ledger_view(db: Database, unit: str, year: int | None = None) -> dict:
+    """Everything from the database: the supervision workflow is never queried for a read."""
+    year = year or datetime.now(timezone.utc).year
     with db.session() as s:
         rows = s.scalars(select(SupervisionEventRow).where(SupervisionEventRow.unit_code == unit,
                                                            SupervisionEventRow.year == year)
@@ -20,6 +21,13 @@ def ledger_view(db: Database, unit: str, live: dict | None = None, year: int | N
         return [{"key": r.key, "kind": r.kind, "at": r.at.isoformat(), "order_no": r.order_no, "detail": r.detail}
                 for r in rows if r.kind in kinds]
 
-    return {"unit": unit, "year": year, "strikes": pick("strike"), "criticisms": pick("criticism"),
+    strikes = pick("strike")
+    # the refusals still counting toward the next criticism: as of the last fact recorded
+    pending = next((r.detail["pending_after"] for r in sorted(rows, key=lambda r: r.id, reverse=True)
+                    if r.kind in ("strike", "strike_review") and "pending_after" in (r.detail or {})), [])
+    reviews = pick("strike_review")
+    reviewed = {e["detail"].get("key") for e in reviews}
+    held = [e for e in strikes if (e["detail"] or {}).get("held") and e["detail"].get("key") not in reviewed]
+    return {"unit": unit, "year": year, "strikes": strikes, "criticisms": pick("criticism"),
             "referrals": pick("referral", "referral_appendix", "staff_referral"),
-            "live": (live or {}) and {k: live[k] for k in ("pending",) if k in live}}
+            "held": held, "reviews": reviews, "live": {"pending": pending}}

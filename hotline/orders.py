@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from hotline.engine import OrderEngine, OrderNotFound
+from hotline.engine import OrderEngine
 from hotline.intake import reserve_order
-from hotline.models import IntakeRequest, OrderState
+from hotline.models import IntakeRequest, OrderState, Stage
+from hotline.readmodel import load_order
 from hotline.routing import Router
 from hotline.store import Database
 from hotline.store.tables import UnitRow
@@ -34,13 +35,13 @@ async def intake_order(db: Database, engine: OrderEngine, router: Router, req: I
                        idempotency_key: str | None = None) -> OrderState:
     owner, reason, routing = choose_owner(db, router, req)
     order_no, created = reserve_order(db, req, owner, idempotency_key)
-    if not created:
-        try:  # a retried intake: the same order, never a second workflow
-            return await engine.state(order_no)
-        except OrderNotFound:
-            pass  # reserved but never started (a crash in between): start it now
-    await engine.start_order(order_no, req, owner, reason, routing)
-    return await engine.state(order_no)
+    if not created:  # a retried intake: the same order, never a second workflow
+        known = load_order(db, order_no)
+        if known is not None and known.stage != Stage.intake:
+            return known
+        # reserved but not yet dispatched (a crash in between, or the first try still running):
+        # update-with-start joins the running workflow or starts it, and answers once dispatched
+    return await engine.start_order(order_no, req, owner, reason, routing)
 
 
 def unit_codes(db: Database) -> set[str]:

@@ -63,7 +63,7 @@ def _scope(report: dict) -> str:
 def render_text(report: dict, top: int | None = None) -> str:
     p, lp = report["period"], report["last_year_period"]
     out = [f"12345 hotline KPIs {p['from']} – {p['to']} ({_scope(report)}); "
-           f"last year {lp['from']} – {lp['to']}", ""]
+           f"last year {lp['from']} – {lp['to']}", *_calendar_warning_lines(report), ""]
     rows = [["KPI", "this period", "last year", "change"]]
     for name in KPI_NAMES:
         f = report["kpis"][name]
@@ -88,6 +88,12 @@ def render_text(report: dict, top: int | None = None) -> str:
             [str(m["year"] - 1), *(str(v) for v in m["last_year"])]]
     out += _table(rows, right=tuple(range(1, 13)))
     return "\n".join(out) + "\n"
+
+
+def _calendar_warning_lines(report: dict) -> list[str]:
+    """The coming year's schedule is missing (`hotline.calendar_admin.coming_year_status`)."""
+    w = report.get("calendar_warning")
+    return [f"warning {w['code']}: {w['message']}"] if w else []
 
 
 def _table(rows: list[list[str]], right: tuple = (), first_left: tuple = ()) -> list[str]:
@@ -118,6 +124,7 @@ table{border-collapse:collapse;width:100%;font-size:12.5px}th,td{padding:4px 6px
 th{background:#f0f4f8;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .chart{margin:8px 0}.legend{font-size:12px;color:#52606d}.sw{display:inline-block;width:12px;height:12px;
  margin:0 4px 0 12px;vertical-align:-2px}footer{margin-top:28px;font-size:11.5px;color:#52606d}
+.calwarn{background:#fffbea;border-left:6px solid #f0b429;padding:8px 14px;margin:12px 0;font-size:13px}
 @media print{body{margin:0;max-width:none}.chart,table,.cards{page-break-inside:avoid}}
 """
 THIS, LAST = "#c8102e", "#9aa5b1"
@@ -136,6 +143,8 @@ def render_html(report: dict) -> str:
         f'<div class="meta">Period {escape(p["from"])} – {escape(p["to"])} (to exclusive) · compared with '
         f'{escape(lp["from"])} – {escape(lp["to"])} · {escape(_scope(report))} · time zone '
         f'{escape(report["timezone"])} · generated {escape(report["generated_at"])}</div>',
+        *(f'<div class="calwarn"><b>{escape(w["code"])}</b> {escape(w["message"])}</div>'
+          for w in [report.get("calendar_warning")] if w),
         '<div class="headline"><div><div class="name">Invalid returns 无效退单</div>'
         f'<div class="big">{fmt("invalid_returns", inv["value"])}</div></div>'
         f'<div>last year {fmt("invalid_returns", inv["last_year"])}<br><span class="big '

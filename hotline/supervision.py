@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from hotline.contracts import StaffFlag, Strike
+from hotline.contracts import StaffFlag, Strike, StrikeReview
 from hotline.policy import Policy
 
 REFUSALS = {"invalid_return", "never_signed"}  # refusal strikes; "overdue" criticises at once
@@ -54,6 +54,8 @@ class Ledger(BaseModel):
     criticisms: list[Criticism] = Field(default_factory=list)
     referral: Referral | None = None
     staff_referrals: list[StaffFlag] = Field(default_factory=list)
+    held: list[str] = Field(default_factory=list, description="provisional strikes awaiting review")
+    voided: list[str] = Field(default_factory=list, description="held strikes the hotline office voided")
 
     def seen(self, key: str) -> bool:
         return any(s.key == key for s in self.strikes) or any(f.key == key for f in self.staff_referrals)
@@ -125,13 +127,52 @@ def _referral_step(ledger: Ledger, at: datetime, policy: Policy) -> list[LedgerE
 
 
 def apply_strike(ledger: Ledger, strike: Strike, policy: Policy, now: datetime) -> list[LedgerEvent]:
-    """Add a strike to the ledger; return the facts to record, in order. Duplicates add nothing."""
+    """Add a strike to the ledger; return the facts to record, in order. Duplicates add nothing.
+
+    A provisional strike (its deadline was computed on a guessed calendar) is recorded as held
+    and counts toward nothing until the hotline office confirms it (`review_strike`)."""
     if ledger.seen(strike.key):
         return []
     ledger.strikes.append(strike)
+    detail = strike.model_dump(mode="json")
+    if strike.provisional:
+        ledger.held.append(strike.key)
+        detail.update(held=True, pending_after=list(ledger.pending),
+                      why="the deadline was computed on a guessed calendar (year not yet published)")
+        return [LedgerEvent(key=f"strike:{strike.key}", unit=ledger.unit, year=ledger.year, kind="strike",
+                            at=strike.at, order_no=strike.order_no, title=f"strike {strike.kind} (held for review)",
+                            detail=detail)]
     events = [LedgerEvent(key=f"strike:{strike.key}", unit=ledger.unit, year=ledger.year, kind="strike",
-                          at=strike.at, order_no=strike.order_no, title=f"strike {strike.kind}",
-                          detail=strike.model_dump(mode="json"))]
+                          at=strike.at, order_no=strike.order_no, title=f"strike {strike.kind}", detail=detail)]
+    events += _count(ledger, strike, policy, now)
+    # The refusals still counting toward the next criticism, as of this strike: the database
+    # ledger shows them without asking the running supervision workflow.
+    events[0].detail["pending_after"] = list(ledger.pending)
+    return events
+
+
+def review_strike(ledger: Ledger, review: StrikeReview, policy: Policy, now: datetime) -> list[LedgerEvent]:
+    """Confirm (it counts from now on, dated as it happened) or void a held strike, once."""
+    if review.key not in ledger.held:
+        return []  # not held (any more): a repeated review changes nothing
+    ledger.held.remove(review.key)
+    strike = next(s for s in ledger.strikes if s.key == review.key)
+    events = [LedgerEvent(key=f"review:{review.key}", unit=ledger.unit, year=ledger.year, kind="strike_review",
+                          at=review.at, order_no=strike.order_no,
+                          title=f"held strike {strike.kind} {review.decision}ed by {review.by}",
+                          detail={**review.model_dump(mode="json"), "strike": strike.model_dump(mode="json")})]
+    if review.decision == "void":
+        ledger.voided.append(review.key)
+        events[0].detail["pending_after"] = list(ledger.pending)
+        return events
+    events += _count(ledger, strike, policy, now)
+    events[0].detail["pending_after"] = list(ledger.pending)
+    return events
+
+
+def _count(ledger: Ledger, strike: Strike, policy: Policy, now: datetime) -> list[LedgerEvent]:
+    """Let a counted strike climb the ladder: refusals toward a criticism, overdue at once."""
+    events: list[LedgerEvent] = []
     lad = policy.ladder
     if strike.kind in REFUSALS:
         window = timedelta(seconds=lad.strike_window.seconds)

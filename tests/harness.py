@@ -53,7 +53,7 @@ class Harness:
         return await self.engine.act(order_no, action, payload)
 
     async def state(self, order_no: str) -> OrderState:
-        return await self.engine.state(order_no)
+        return await self.engine.query_state(order_no)  # inspection in tests, never a product path
 
 
 @asynccontextmanager

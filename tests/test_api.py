@@ -46,9 +46,9 @@ async def api_client(app):
 
 
 @asynccontextmanager
-async def live_api(client, db, search_attributes: bool = False):
+async def live_api(client, db, search_attributes: bool = False, queue: str | None = None):
     """Real worker + the app wired to a TemporalEngine on the same task queue."""
-    async with running_worker(client, db, search_attributes=search_attributes) as h:
+    async with running_worker(client, db, search_attributes=search_attributes, queue=queue) as h:
         app = create_app(db, h.engine, router())
         async with api_client(app) as c:
             yield c, h
@@ -169,12 +169,12 @@ async def test_unexpected_failure_is_one_line_503_without_a_trace(sqlite_db):
     keys = prepare(sqlite_db)
 
     class Broken:
-        async def state(self, order_no):
+        async def start_order(self, *args, **kw):
             raise RuntimeError("internal detail 13800001234")
 
     app = create_app(sqlite_db, Broken(), router())
     async with api_client(app) as c:
-        err = assert_error(await c.get("/api/v1/orders/SY20260101000001", headers=H(keys["admin"])), 503)
+        err = assert_error(await c.post("/api/v1/orders", headers=H(keys["admin"]), json=ORDER), 503)
         assert "13800001234" not in err["message"] and "internal" not in err["message"]
 
 

@@ -50,10 +50,12 @@ KNOWN_RACE = sorted((Path(__file__).parent / "histories" / "known_sdk_race").glo
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "SDK issue: a timer firing and an update arriving in the same workflow task are recorded in "
-    "one order live and applied in the other on replay (TMPRL1100, temporalio 1.35.0; cf. "
-    "temporalio/sdk-python#1591). Recovery for a stuck order: `temporal workflow reset` to the "
-    "last workflow task before the update. When this starts passing, the SDK is fixed: drop the mark."))
+    "Evidence, never replayable: these orders were recorded while a `state` query reached the "
+    "worker between a timer firing and the workflow task that carried an update; the query ran "
+    "the timer's follow-up outside the task and its commands went out after the update, which "
+    "replay orders first (TMPRL1100). The namespace now refuses queries and nothing queries a "
+    "running order (README, 'Known SDK race'), so no new ones are produced. A stuck order of "
+    "this kind is recovered with `temporal workflow reset --type LastWorkflowTask`."))
 @pytest.mark.parametrize("path", KNOWN_RACE, ids=[p.stem for p in KNOWN_RACE])
 async def test_known_sdk_race_histories(path: Path):
     history = WorkflowHistory.from_json(f"order-{path.stem}", path.read_text(encoding="utf-8"))

@@ -1,11 +1,14 @@
 """Admins really can read it: the Temporal Web UI, in headless Chromium, tells an order's story.
 
-Starts the real dev server *with* its Web UI (the session `dev_env` has none), runs a real
-worker, takes an order owned by ZJJ through sign and first contact, then drives the UI as an
-admin would: the workflow list filtered by `Owner="ZJJ"` shows the order (and not an order of
-another unit), and the order's Event History shows the step summaries — the activities
-("record sign by ZJJ") and the durable deadlines ("sign-for deadline (签收时限) of ZJJ").
-Screenshots of both pages are saved under the test's tmp_path and `test-output/temporal-ui/`.
+Starts the real dev server *with* its Web UI (the session `dev_env` has none) and, as shipped,
+refusing queries; runs a real worker, takes an order owned by ZJJ through sign and first
+contact, then, with the worker still running and the order open, drives the UI as an admin
+would: the workflow list filtered by `Owner="ZJJ"` shows the order (and not an order of another
+unit); the order's page opens without an error even though the UI's metadata query is refused;
+its Event History shows the step summaries — the local activities ("record sign by ZJJ") and
+the durable deadlines ("sign-for deadline (签收时限) of ZJJ"); its Memo shows stage, owner and
+next deadline, and its Search Attributes the owner and stage, none of which needs a query.
+Screenshots are saved under the test's tmp_path and `test-output/temporal-ui/`.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from hotline.models import ContactAction, SignAction
 from tests.browser import OUTPUT, VIEWPORT, async_browser, save_output
 from tests.conftest import _binary, free_port
 from tests.harness import running_worker
+from stack import DEV_SERVER_CONFIG
 from workflows import search_attributes as sa
 
 UI_TIMEOUT_MS = 15_000
@@ -31,9 +35,9 @@ HISTORY_VIEWPORT = {"width": 1920, "height": 2400}
 # The step summaries the workflow writes (workflows/order_core.py, workflows/work_order.py),
 # by the event type under which the Event History shows them.
 EXPECTED = [
-    ("Activity Task Scheduled", "record sign by ZJJ"),
-    ("Activity Task Scheduled", "record contact by ZJJ"),
-    ("Activity Task Scheduled", "contact and coordination deadlines after signing"),
+    ("Local Activity", "record sign by ZJJ"),
+    ("Local Activity", "record contact by ZJJ"),
+    ("Local Activity", "contact and coordination deadlines after signing"),
     ("Timer Started", "sign-for deadline (签收时限) of ZJJ"),
     ("Timer Canceled", "sign-for deadline (签收时限) of ZJJ"),  # signed in time: the deadline is cancelled
     ("Timer Started", "first contact (先行联系) by ZJJ"),
@@ -75,20 +79,22 @@ async def test_admin_finds_the_order_and_reads_its_story_in_the_web_ui(sqlite_db
     ui_port = free_port()
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter, dev_server_existing_path=_binary("temporal"),
-        search_attributes=sa.ALL, ui=True, ui_port=ui_port, dev_server_log_level="error")
+        search_attributes=sa.ALL, ui=True, ui_port=ui_port, dev_server_log_level="error",
+        dev_server_extra_args=DEV_SERVER_CONFIG)
     try:
-        async with running_worker(env.client, sqlite_db, search_attributes=True) as h:
+        async with running_worker(env.client, sqlite_db, search_attributes=True) as h, async_browser() as browser:
             order_no, _ = await h.start(owner="ZJJ")
             await h.act(order_no, "sign", SignAction(by="ZJJ"))
             await h.act(order_no, "contact", ContactAction(by="ZJJ", note="已电话联系，明早到现场"))
             other_no, _ = await h.start(owner="SWJ")  # must not show under Owner="ZJJ"
-        wid, other_wid = f"order-{order_no}", f"order-{other_no}"
-        await _visible_to(env.client, f'OrderNo="{order_no}" OR OrderNo="{other_no}"', {wid, other_wid})
+            wid, other_wid = f"order-{order_no}", f"order-{other_no}"
+            await _visible_to(env.client, f'OrderNo="{order_no}" OR OrderNo="{other_no}"', {wid, other_wid})
 
-        base = f"http://127.0.0.1:{ui_port}/namespaces/default"
-        async with async_browser() as browser:
+            base = f"http://127.0.0.1:{ui_port}/namespaces/default"
             page = await browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(UI_TIMEOUT_MS)
+            page_errors: list[str] = []
+            page.on("pageerror", lambda e: page_errors.append(str(e)))
             try:
                 # the list, filtered as an admin would
                 await _open_list(page, f"{base}/workflows?query={quote(QUERY)}", wid)
@@ -112,6 +118,24 @@ async def test_admin_finds_the_order_and_reads_its_story_in_the_web_ui(sqlite_db
                 await page.mouse.move(0, 0)
                 await expect(rows.filter(has=page.get_by_text("record sign by ZJJ", exact=True))).to_be_in_viewport()
                 await _shot(page, "order-history.png", tmp_path)
+
+                # what an admin needs without a query: memo and search attributes
+                await page.set_viewport_size(VIEWPORT)
+                await page.get_by_test_id("memo-tab").click()
+                await page.wait_for_url(f"**/workflows/{wid}/*/memo**")
+                for text in ('"stage"', '"handling"', '"owner"', '"ZJJ"', '"next_deadline"', '"reply_by"'):
+                    await expect(page.get_by_text(text, exact=True).first, f"memo shows {text}").to_be_visible()
+                await _shot(page, "order-memo.png", tmp_path)
+                await page.get_by_test_id("search-attributes-tab").click()
+                await page.wait_for_url(f"**/workflows/{wid}/*/search-attributes**")
+                for text in ('"Owner"', '"Stage"', '"handling"', f'"{order_no}"'):
+                    await expect(page.get_by_text(text, exact=True).first, f"attributes show {text}").to_be_visible()
+                await _shot(page, "order-search-attributes.png", tmp_path)
+                assert page_errors == [], page_errors
+                # and the order is still open and untouched: nothing a query could have run
+                assert (await env.client.get_workflow_handle(wid).describe()).status.name == "RUNNING"
+                hist = await env.client.get_workflow_handle(wid).fetch_history()
+                assert not [e for e in hist.events if e.WhichOneof("attributes") == "workflow_task_failed_event_attributes"]
             except Exception:
                 save_output("temporal-ui/failure.png", await page.screenshot(full_page=True), tmp_path)
                 (tmp_path / "failure.html").write_text(await page.content())

@@ -143,9 +143,12 @@ def test_unknown_year_is_provisional_with_warning(cal, caplog):
 
 
 def test_year_end_into_unknown_year(cal):
-    # Thu 2026-12-31 (known) + 1wd: Fri 2027-01-01 guessed as a workday
+    # Thu 2026-12-31 (known) + 1wd: Fri 2027-01-01 is 元旦 by law even with no schedule, so
+    # Mon 2027-01-04; provisional all the same (the weekend and Monday are guessed)
     d = cal.add(at(2026, 12, 31, 10), "1wd")
-    assert d.at == at(2027, 1, 1, 10) and d.provisional
+    assert d.at == at(2027, 1, 4, 10) and d.provisional
+    plain = WorkCalendar(load_policy("sanya"), overrides={}, statutory=False)
+    assert plain.add(at(2026, 12, 31, 10), "1wd") == Deadline(at=at(2027, 1, 1, 10), provisional=True)
 
 
 def test_override_table_changes_result(caplog):

@@ -1,25 +1,28 @@
 """Client-side operations on work orders for the gateway and the CLI.
 
 The HTTP app depends on this small interface, not on Temporal; here it is implemented with
-the Temporal client: start the workflow, send updates, run the `state` query.
+the Temporal client: start the workflow and send updates. Intake is one update-with-start whose
+result is the dispatched order; an action's answer is its update's result. Nothing here queries
+a running order on a product path (README, "Known SDK race"): `query_state` is for debugging
+and tests only, and the namespace refuses queries in the shipped deployments.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from hotline.contracts import WorkOrderInput
+from hotline.contracts import CalendarChange, StrikeReview, WorkOrderInput
+from hotline.supervision import SupervisionInput, supervision_workflow_id
 from hotline.engine import ActionRefused, OrderNotFound
 from hotline.models import ACTION_MODELS, IntakeRequest, OrderState, mask_name
 from hotline.policy import Policy
 from workflows import search_attributes as sa
-from workflows.supervision import DepartmentSupervisionWorkflow
 from workflows.work_order import WorkOrderWorkflow
 
 UPDATE_NAMES = {a: a.replace("-", "_") for a in ACTION_MODELS}
@@ -35,6 +38,17 @@ def static_summary(order_no: str, req: IntakeRequest, owner: str) -> str:
     return f"{order_no} [{req.category.value}/{req.urgency.value}] {req.title} → {owner}"
 
 
+def start_attributes(order_no: str, req: IntakeRequest, owner: str) -> TypedSearchAttributes:
+    """The order's search attributes at start (no personal data: the Temporal UI filters on them)."""
+    attrs = [SearchAttributePair(sa.ORDER_NO, order_no), SearchAttributePair(sa.OWNER, owner),
+             SearchAttributePair(sa.CATEGORY, req.category.value),
+             SearchAttributePair(sa.URGENCY, req.urgency.value), SearchAttributePair(sa.STAGE, "intake"),
+             SearchAttributePair(sa.OVERDUE, False), SearchAttributePair(sa.RETURN_COUNT, 0)]
+    if req.location.district:
+        attrs.append(SearchAttributePair(sa.DISTRICT, req.location.district))
+    return TypedSearchAttributes(attrs)
+
+
 class TemporalEngine:
     def __init__(self, client: Client, task_queue: str, policy: Policy, search_attributes: bool = True) -> None:
         self.client = client
@@ -43,31 +57,28 @@ class TemporalEngine:
         self.search_attributes = search_attributes
 
     async def start_order(self, order_no: str, req: IntakeRequest, owner: str, owner_reason: str,
-                          routing: list[dict], created_at: datetime | None = None) -> None:
+                          routing: list[dict], created_at: datetime | None = None) -> OrderState:
+        """Start the order's workflow and return it as dispatched (owner, deadlines)."""
         inp = WorkOrderInput(order_no=order_no, intake=req, owner=owner, owner_reason=owner_reason,
                              routing=routing, policy=self.policy,
                              created_at=created_at or datetime.now(timezone.utc),
                              search_attributes=self.search_attributes)
-        attrs = [SearchAttributePair(sa.ORDER_NO, order_no), SearchAttributePair(sa.OWNER, owner),
-                 SearchAttributePair(sa.CATEGORY, req.category.value),
-                 SearchAttributePair(sa.URGENCY, req.urgency.value), SearchAttributePair(sa.STAGE, "intake"),
-                 SearchAttributePair(sa.OVERDUE, False), SearchAttributePair(sa.RETURN_COUNT, 0)]
-        if req.location.district:
-            attrs.append(SearchAttributePair(sa.DISTRICT, req.location.district))
-        await self.client.start_workflow(
+        start = WithStartWorkflowOperation(
             WorkOrderWorkflow.run, inp, id=order_workflow_id(order_no), task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # a closed order is never re-run
-            search_attributes=TypedSearchAttributes(attrs) if self.search_attributes else None,
+            search_attributes=start_attributes(order_no, req, owner) if self.search_attributes else None,
+            memo={"stage": "intake", "owner": owner},
             static_summary=static_summary(order_no, req, owner),
             static_details=(f"petitioner {mask_name(req.petitioner.name)}, channel {req.channel.value}, "
                             f"district {req.location.district or '-'}"),
         )
+        # One round trip: the server starts the order and holds the answer until it is dispatched.
+        return await self.client.execute_update_with_start_workflow(
+            WorkOrderWorkflow.dispatched, start_workflow_operation=start)
 
-        await self.client.get_workflow_handle(order_workflow_id(order_no)).execute_update(
-            WorkOrderWorkflow.dispatched)
-
-    async def state(self, order_no: str) -> OrderState:
+    async def query_state(self, order_no: str) -> OrderState:
+        """The running workflow's own state, by query: for debugging and tests only."""
         handle = self.client.get_workflow_handle(order_workflow_id(order_no))
         try:
             return await handle.query(WorkOrderWorkflow.state)
@@ -86,19 +97,29 @@ class TemporalEngine:
                 raise ActionRefused(cause.message, cause.type or "InvalidAction") from None
             raise
         except RPCError as exc:
+            # An action that lost the race to the one closing the order finds it completed, or
+            # is aborted by the close (the server says NOT_FOUND for both): a refusal, not an
+            # unknown order.
+            msg = str(exc).lower()
+            if "already completed" in msg or "aborted by closing workflow" in msg:
+                raise ActionRefused(f"order {order_no} is closed; it takes no more actions", "InvalidAction") from None
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise OrderNotFound(order_no) from None
-            if "workflow execution already completed" in str(exc).lower():
-                raise ActionRefused(f"order {order_no} is closed", "InvalidAction") from None
             raise
 
-    async def supervision(self, unit: str) -> dict | None:
-        """The unit's current-year ledger from its supervision workflow, None if it has none."""
-        handle = self.client.get_workflow_handle(f"supervision-{unit}")
+    async def review_strike(self, unit: str, review: StrikeReview) -> None:
+        """Hand the hotline office's decision on a held strike to the unit's supervision workflow."""
+        await self.client.start_workflow(
+            "DepartmentSupervisionWorkflow", SupervisionInput(unit=unit, policy=self.policy),
+            id=supervision_workflow_id(unit), task_queue=self.task_queue,
+            start_signal="review_strike", start_signal_args=[review],
+            static_summary=f"supervision ledger of {unit} (督办台账)")
+
+    async def calendar_changed(self, order_no: str, change: CalendarChange) -> None:
+        """A year's schedule was entered: the order recomputes the deadlines it touches."""
         try:
-            ledger = await handle.query(DepartmentSupervisionWorkflow.ledger_state)
+            await self.client.get_workflow_handle(order_workflow_id(order_no)).signal(
+                WorkOrderWorkflow.calendar_changed, change)
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        return ledger.model_dump(mode="json")
+            if "already completed" not in str(exc).lower():
+                raise  # a closed order has no deadline left to follow

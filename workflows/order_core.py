@@ -4,8 +4,10 @@
 """
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, AsyncIterator, Callable
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -36,6 +38,15 @@ WORKING = {Stage.signed, Stage.handling, Stage.reopened}
 # Orders started from this release on upsert only the search attributes that changed (an
 # event and a visibility write saved on most steps). Orders started before it replay the old way.
 CHANGED_ATTRIBUTES_ONLY = "upsert-changed-attributes"
+# Orders started from this release on take one action at a time (a workflow-wide lock held by
+# every update handler and deadline follow-up, the transition re-checked once it is held) and
+# run their short database and computation activities as local activities. Decided once, at the
+# order's first workflow task, so an order started before keeps its commands for its whole life.
+SERIAL_LOCAL = "serial-local-activities"
+# Short activities that touch only our own database or compute: local when SERIAL_LOCAL holds.
+# Anything that calls another service (strikes and staff flags signal the supervision
+# workflow) stays a regular activity with its own task and retries.
+LOCAL_ACTIVITIES = frozenset({"record_step", "notify", "compute_deadlines", "recommend_return"})
 
 
 _UNSET = object()
@@ -65,21 +76,48 @@ class OrderCore:
             policy=f"{inp.policy.name}@{inp.policy.version}",
         )
         self.timers = DeadlineTimers()
+        self._lock = asyncio.Lock()  # one action at a time (SERIAL_LOCAL orders)
+        self._serial = False  # decided in _begin, at the order's first workflow task
         self._seq = 0
         self._stage_before_return: Stage | None = None
         self._coordination_open = True
         self._ready = False  # intake recorded and first dispatch notified
         self._published: dict[str, Any] = {}  # search attribute values last upserted
+        self._memo: dict[str, Any] = {}  # memo values last upserted
+        self._recipes: dict[str, list[DeadlineItem]] = {}  # how each deadline was computed (calendar_follow)
 
     # ------------------------------------------------------------------ helpers
+
+    def _begin(self) -> None:
+        """First thing the run does: fix, for the order's whole life, how it works."""
+        self._serial = workflow.patched(SERIAL_LOCAL)
+        if self._serial:
+            self.timers.guard = self._lock
+
+    @asynccontextmanager
+    async def _exclusive(self, validate: Callable[[Any], None], arg: Any) -> AsyncIterator[None]:
+        """Hold the order's lock for a whole action, and check its transition again once held.
+
+        The validator admitted the action against the state it saw; another action or a
+        deadline follow-up may have changed the order while this one waited for its turn (two
+        clerks clicking at the same moment). The loser gets the validator's own refusal.
+        """
+        if not self._serial:  # orders started before SERIAL_LOCAL keep their old commands
+            yield
+            return
+        async with self._lock:
+            validate(arg)
+            yield
 
     def _now(self) -> datetime:
         return workflow.now()
 
-    def _act(self, fn, arg, summary: str, result_type=None) -> Any:
-        # Regular activities, not local ones: with local activities a timer's follow-up and an
-        # update handled in the same workflow task were recorded in an order temporalio 1.35
-        # does not replay, in every fault run (bench/RESULTS.md, "local activities").
+    def _act(self, fn: str, arg, summary: str, result_type=None) -> Any:
+        if self._serial and fn in LOCAL_ACTIVITIES:
+            # No query ever reaches a worker (the namespace refuses queries, README "Known SDK
+            # race"), which is what made local activities record unreplayable orders before.
+            return workflow.execute_local_activity(fn, arg, start_to_close_timeout=ACTIVITY_TIMEOUT,
+                                                   retry_policy=RETRY, summary=summary, result_type=result_type)
         return workflow.execute_activity(fn, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
                                          summary=summary, result_type=result_type)
 
@@ -106,8 +144,9 @@ class OrderCore:
             self._published.update((u.key.name, u.value) for u in updates)
         if self.inp.search_attributes and updates:
             workflow.upsert_search_attributes(updates)
-        nxt = {k: v for k, v in d.model_dump().items() if isinstance(v, datetime) and v > self._now()}
-        upcoming = min(nxt.items(), key=lambda kv: kv[1]) if nxt else None
+        upcoming = self._next_deadline()
+        if self._serial:
+            self._publish_memo(upcoming)
         workflow.set_current_details(
             f"**{self.s.order_no}** stage `{self.s.stage.value}`, owner `{self.s.owner}`"
             + (f", co-handlers {', '.join(c.unit for c in self.s.co_handlers)}" if self.s.co_handlers else "")
@@ -116,10 +155,41 @@ class OrderCore:
             + (f"\n\nnotices so far: {len(self.s.notices)}" if self.s.notices else "")
         )
 
+    def _next_deadline(self) -> tuple[str, datetime] | None:
+        """The next deadline the order is waiting on in its stage (not one already met)."""
+        s, d = self.s, self.s.deadlines
+        if s.stage == Stage.dispatched:
+            names = ["sign_by", "reply_by"]
+        elif s.stage in WORKING:
+            names = ([] if s.contacted_at else ["contact_by"]) + ["reply_by", "escalate_at"]
+            if self._coordination_open and not s.co_handlers:
+                names.append("coordinate_by")
+        elif s.stage in (Stage.replied, Stage.callback):
+            names = ["callback_by", "answer_by"]
+        else:  # return_review waits on the hotline office, closed on nothing
+            names = []
+        now = self._now()
+        due = [(n, getattr(d, n)) for n in names if getattr(d, n) is not None and getattr(d, n) > now]
+        return min(due, key=lambda kv: kv[1]) if due else None
+
+    def _publish_memo(self, upcoming: tuple[str, datetime] | None) -> None:
+        """What an admin needs in the Temporal UI without querying the order (no personal data):
+        the UI reads the memo from the server; a query would have to reach the worker."""
+        memo = {"stage": self.s.stage.value, "owner": self.s.owner,
+                "co_handlers": [c.unit for c in self.s.co_handlers], "overdue": self.s.overdue,
+                "next_deadline": upcoming[0] if upcoming else None,
+                "next_deadline_at": upcoming[1].isoformat() if upcoming else None,
+                "provisional": list(self.s.deadlines.provisional)}
+        changed = {k: v for k, v in memo.items() if self._memo.get(k, _UNSET) != v}
+        if changed:
+            self._memo.update(changed)
+            workflow.upsert_memo(changed)
+
     async def _deadlines(self, items: list[DeadlineItem], summary: str) -> dict[str, datetime]:
         res: DeadlineResult = await self._act("compute_deadlines",
                                               DeadlineRequest(policy=self.policy, items=items),
                                               summary, result_type=DeadlineResult)
+        self._remember(items)
         out = {}
         for name, v in res.values.items():
             out[name] = v.at
@@ -136,11 +206,12 @@ class OrderCore:
         await self._act("notify", NotificationRequest(
             key=key, order_no=self.s.order_no, kind=kind, to=to, subject=subject, body=body,
             petitioner_phone=self.s.petitioner.phone if to == "petitioner" else None,
+            **({"state": self.s, "seq": self._seq} if self._serial else {}),
         ), f"{kind} to {to}: {subject}")
 
-    async def _strike(self, kind: str, unit: str, fact: str, reason: str) -> None:
+    async def _strike(self, kind: str, unit: str, fact: str, reason: str, provisional: bool = False) -> None:
         strike = Strike(key=f"{self.s.order_no}:{kind}:{unit}:{fact}", unit=unit, kind=kind,
-                        order_no=self.s.order_no, at=self._now(), reason=reason)
+                        order_no=self.s.order_no, at=self._now(), reason=reason, provisional=provisional)
         await self._act("send_strike", strike, f"strike {kind} against {unit}")
         await self._step("strike", "system", {"unit": unit, "kind": kind, "reason": reason})
 
@@ -198,9 +269,11 @@ class OrderCore:
         s = self.s
         s.overdue = True
         never_signed = s.signed_at is None  # judged at the deadline, not after the notices below
+        guessed = "reply_by" in s.deadlines.provisional  # a deadline on a guessed calendar: held
         await self._notify("supervision", s.owner, f"order {s.order_no} missed its handling deadline (督办)",
                            f"handling{gen}", cc="HOTLINE")
-        await self._step("supervision", "system", {"owner": s.owner})
+        if not self._serial:
+            await self._step("supervision", "system", {"owner": s.owner})
         # Before this patch the check ran after the two activities, so a unit signing in that
         # gap escaped the strike; orders already past this point replay the old way.
         if workflow.patched("strike-at-fire-time"):
@@ -209,12 +282,15 @@ class OrderCore:
             strike = s.signed_at is None
         if strike:  # never signed before the handling deadline: a refusal strike
             await self._strike("never_signed", s.owner, f"handling{gen}",
-                               "sign-for never done before the handling deadline")
+                               "sign-for never done before the handling deadline", provisional=guessed)
         d = await self._deadlines([DeadlineItem(name="escalate_at", start=self._now(),
                                                 limit=str(self.policy.overdue_escalation))],
                                   "escalation deadline after supervision")
         s.deadlines.escalate_at = d["escalate_at"]
-        self._publish()
+        if self._serial:  # recorded once the escalation deadline is known, so the read model has it
+            await self._step("supervision", "system", {"owner": s.owner, "escalate_at": d["escalate_at"].isoformat()})
+        else:
+            self._publish()
         self.timers.arm("escalation", d["escalate_at"],
                         lambda: s.stage in (Stage.replied, Stage.callback, Stage.closed),
                         self._escalate, f"still unreplied after supervision: escalate {s.owner}")
@@ -223,5 +299,7 @@ class OrderCore:
         s = self.s
         await self._notify("escalation", s.owner, f"order {s.order_no} still unreplied after supervision",
                            f"escalation{gen}", cc="HOTLINE")
+        guessed = bool({"reply_by", "escalate_at"} & set(s.deadlines.provisional))
         await self._strike("overdue", s.owner, f"escalation{gen}",
-                           f"still unreplied {self.policy.overdue_escalation} after the supervision notice")
+                           f"still unreplied {self.policy.overdue_escalation} after the supervision notice",
+                           provisional=guessed)

@@ -12,9 +12,10 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from hotline.contracts import StaffFlag, Strike
+    from hotline.contracts import StaffFlag, Strike, StrikeReview
     from hotline.supervision import (
         Ledger, LedgerEvent, SupervisionInput, apply_staff_flag, apply_strike, local_year, next_year_start,
+        review_strike,
     )
     from workflows.order_core import ACTIVITY_TIMEOUT, RETRY
 
@@ -26,7 +27,7 @@ class DepartmentSupervisionWorkflow:
         self.inp = inp
         year = local_year(workflow.now(), inp.policy.timezone)
         self.ledger = inp.ledger if inp.ledger and inp.ledger.year == year else Ledger(unit=inp.unit, year=year)
-        self.queue: list[Strike | StaffFlag] = []
+        self.queue: list[Strike | StaffFlag | StrikeReview] = []
 
     @workflow.signal
     def strike(self, s: Strike) -> None:
@@ -35,6 +36,11 @@ class DepartmentSupervisionWorkflow:
     @workflow.signal
     def staff_flag(self, f: StaffFlag) -> None:
         self.queue.append(f)
+
+    @workflow.signal
+    def review_strike(self, r: StrikeReview) -> None:
+        """The hotline office confirms or voids a strike held because its deadline was provisional."""
+        self.queue.append(r)
 
     @workflow.query
     def ledger_state(self) -> Ledger:
@@ -72,6 +78,8 @@ class DepartmentSupervisionWorkflow:
                 now = workflow.now()
                 if isinstance(item, Strike):
                     events = apply_strike(self.ledger, item, inp.policy, now)
+                elif isinstance(item, StrikeReview):
+                    events = review_strike(self.ledger, item, inp.policy, now)
                 else:
                     events = apply_staff_flag(self.ledger, item)
                 for ev in events:

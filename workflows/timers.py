@@ -4,6 +4,10 @@ Each deadline waits with `wait_condition(done, timeout=...)`: when the awaited a
 in time the timer is cancelled (nothing fires, nothing is left in history but the cancel);
 when it does not, `fire` runs once. Re-arming (extension, reopen, redispatch) cancels the old
 wait; a fire already under way is never cancelled, so a notice is never cut in half.
+
+With a `guard` (the order's lock) a due follow-up waits for its turn like any action and checks
+`done` again once it holds the lock: a clerk's reply that was being recorded when the deadline
+passed wins, and the follow-up does nothing. Cancelling a follow-up still waiting is safe.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class DeadlineTimers:
         self._armed: dict[str, _Armed] = {}
         self._generation: dict[str, int] = {}
         self._firing: set[asyncio.Task] = set()
+        self.guard: asyncio.Lock | None = None
 
     def generation(self, name: str) -> int:
         return self._generation.get(name, 0)
@@ -43,13 +48,25 @@ class DeadlineTimers:
                     return
                 except asyncio.TimeoutError:
                     pass
-            if done():
+            if self.guard is None:
+                if done():
+                    return
+                slot.firing = True
+                await fire(gen)
                 return
-            slot.firing = True
-            await fire(gen)
+            async with self.guard:
+                if done():
+                    return
+                slot.firing = True
+                await fire(gen)
 
         slot.task = asyncio.create_task(run())
         self._armed[name] = slot
+
+    def waiting(self, name: str) -> bool:
+        """True while the named deadline is armed and has not begun to fire."""
+        slot = self._armed.get(name)
+        return slot is not None and slot.task is not None and not slot.task.done() and not slot.firing
 
     def disarm(self, name: str) -> None:
         slot = self._armed.pop(name, None)

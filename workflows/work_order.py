@@ -2,8 +2,13 @@
 
 Department and hotline actions are updates. Each validator checks the transition table, the
 actor and the deadlines, and raises without touching state, so a refused action never enters
-history. Handlers change state before their first await, so a second update validated while
-the first is recording already sees the new stage.
+history. Every handler then runs whole under the order's lock and re-runs its validator once it
+holds it (`_exclusive`): of two clerks clicking at the same moment exactly one action applies,
+the other gets the validator's refusal (409), and no workflow task fails on the race. Deadline
+follow-ups take the same lock (workflows/timers.py).
+
+Nothing on a product path queries this workflow: the gateway and the CLI read the read model
+that every step writes, and the answer of the update they sent.
 """
 from __future__ import annotations
 
@@ -20,22 +25,25 @@ with workflow.unsafe.imports_passed_through():
         OrderState, PendingRequest, ReplyAction, ReturnRequestAction, ReturnReviewAction,
         ReviewDecision, Satisfaction, SignAction, Stage,
     )
+    from workflows.calendar_follow import CalendarFollow
     from workflows.order_core import OrderCore, _reject, is_admin
 
 
 @workflow.defn
-class WorkOrderWorkflow(OrderCore):
+class WorkOrderWorkflow(OrderCore, CalendarFollow):
     @workflow.init
     def __init__(self, inp: WorkOrderInput) -> None:
         self._setup(inp)
 
     @workflow.run
     async def run(self, inp: WorkOrderInput) -> OrderState:
-        await self._step("intake", "hotline", {"channel": inp.intake.channel.value,
-                                               "category": inp.intake.category.value,
-                                               "urgency": inp.intake.urgency.value})
-        await self._dispatch("dispatch", {"reason": inp.owner_reason})
-        self._ready = True
+        self._begin()
+        async with self._exclusive(lambda _: None, None):  # no action before the first dispatch is recorded
+            await self._step("intake", "hotline", {"channel": inp.intake.channel.value,
+                                                   "category": inp.intake.category.value,
+                                                   "urgency": inp.intake.urgency.value})
+            await self._dispatch("dispatch", {"reason": inp.owner_reason})
+            self._ready = True
         await workflow.wait_condition(
             lambda: self.s.stage == Stage.closed and not self.timers.busy()
             and workflow.all_handlers_finished()
@@ -45,6 +53,7 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.query
     def state(self) -> OrderState:
+        """For debugging only: products read the read model (the namespace refuses queries)."""
         return self.s
 
     @workflow.update
@@ -72,22 +81,23 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def sign(self, a: SignAction) -> OrderState:
-        s = self.s
-        s.stage, s.signed_at = Stage.signed, self._now()
-        s.signed_late = bool(s.deadlines.sign_by and s.signed_at > s.deadlines.sign_by)
-        d = await self._deadlines([
-            DeadlineItem(name="contact_by", start=s.signed_at, limit=str(self.policy.contact_limit(s.urgency.value))),
-            DeadlineItem(name="coordinate_by", start=s.signed_at, limit=str(self.policy.coordination_plan)),
-        ], "contact and coordination deadlines after signing")
-        s.deadlines.contact_by, s.deadlines.coordinate_by = d["contact_by"], d["coordinate_by"]
-        owner = s.owner
-        self.timers.arm("contact", d["contact_by"], lambda: s.contacted_at is not None or s.owner != owner,
-                        self._contact_missed, f"first contact (先行联系) by {owner}")
-        self.timers.arm("coordination", d["coordinate_by"],
-                        lambda: bool(s.co_handlers) or s.owner != owner or s.stage == Stage.closed,
-                        self._coordination_closed, f"coordination plan window (联办方案 12h) of {owner}")
-        await self._step("sign", a.by, {"late": s.signed_late})
-        return s
+        async with self._exclusive(self._v_sign, a):
+            s = self.s
+            s.stage, s.signed_at = Stage.signed, self._now()
+            s.signed_late = bool(s.deadlines.sign_by and s.signed_at > s.deadlines.sign_by)
+            d = await self._deadlines([
+                DeadlineItem(name="contact_by", start=s.signed_at, limit=str(self.policy.contact_limit(s.urgency.value))),
+                DeadlineItem(name="coordinate_by", start=s.signed_at, limit=str(self.policy.coordination_plan)),
+            ], "contact and coordination deadlines after signing")
+            s.deadlines.contact_by, s.deadlines.coordinate_by = d["contact_by"], d["coordinate_by"]
+            owner = s.owner
+            self.timers.arm("contact", d["contact_by"], lambda: s.contacted_at is not None or s.owner != owner,
+                            self._contact_missed, f"first contact (先行联系) by {owner}")
+            self.timers.arm("coordination", d["coordinate_by"],
+                            lambda: bool(s.co_handlers) or s.owner != owner or s.stage == Stage.closed,
+                            self._coordination_closed, f"coordination plan window (联办方案 12h) of {owner}")
+            await self._step("sign", a.by, {"late": s.signed_late})
+            return s
 
     @sign.validator
     def _v_sign(self, a: SignAction) -> None:
@@ -105,12 +115,13 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def contact(self, a: ContactAction) -> OrderState:
-        s = self.s
-        s.contacted_at, s.stage = self._now(), Stage.handling if s.stage == Stage.signed else s.stage
-        await self._step("contact", a.by, {"note": a.note})
-        await self._notify("contact", "petitioner", f"您的工单{s.order_no}已由承办单位受理并联系您",
-                           f"contact{self._seq}", note=a.note)
-        return s
+        async with self._exclusive(self._v_contact, a):
+            s = self.s
+            s.contacted_at, s.stage = self._now(), Stage.handling if s.stage == Stage.signed else s.stage
+            await self._step("contact", a.by, {"note": a.note})
+            await self._notify("contact", "petitioner", f"您的工单{s.order_no}已由承办单位受理并联系您",
+                               f"contact{self._seq}", note=a.note)
+            return s
 
     @contact.validator
     def _v_contact(self, a: ContactAction) -> None:
@@ -120,17 +131,18 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def coordination_plan(self, a: CoordinationPlanAction) -> OrderState:
-        s = self.s
-        s.co_handlers = [CoHandlerState(unit=c.unit, task=c.task, due=c.due) for c in a.co_handlers]
-        await self._step("coordination-plan", a.by, {"plan": a.plan, "co_handlers": [
-            {"unit": c.unit, "task": c.task, "due": c.due.isoformat()} for c in a.co_handlers]})
-        for c in s.co_handlers:
-            unit = c.unit
-            self.timers.arm(f"co:{unit}", c.due, lambda u=unit: self._co(u).done or s.stage == Stage.closed,
-                            lambda gen, u=unit: self._co_missed(u, gen), f"co-handler {unit} promised by")
-            await self._notify("co-handling", unit, f"co-handle order {s.order_no} for {s.owner}: {c.task}",
-                               f"plan{self._seq}", due=c.due.isoformat(), owner=s.owner)
-        return s
+        async with self._exclusive(self._v_plan, a):
+            s = self.s
+            s.co_handlers = [CoHandlerState(unit=c.unit, task=c.task, due=c.due) for c in a.co_handlers]
+            await self._step("coordination-plan", a.by, {"plan": a.plan, "co_handlers": [
+                {"unit": c.unit, "task": c.task, "due": c.due.isoformat()} for c in a.co_handlers]})
+            for c in s.co_handlers:
+                unit = c.unit
+                self.timers.arm(f"co:{unit}", c.due, lambda u=unit: self._co(u).done or s.stage == Stage.closed,
+                                lambda gen, u=unit: self._co_missed(u, gen), f"co-handler {unit} promised by")
+                await self._notify("co-handling", unit, f"co-handle order {s.order_no} for {s.owner}: {c.task}",
+                                   f"plan{self._seq}", due=c.due.isoformat(), owner=s.owner)
+            return s
 
     @coordination_plan.validator
     def _v_plan(self, a: CoordinationPlanAction) -> None:
@@ -164,12 +176,13 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def co_handler_done(self, a: CoHandlerDoneAction) -> OrderState:
-        c = self._co(a.by)
-        c.done, c.done_at = True, self._now()
-        await self._step("co-handler-done", a.by, {"note": a.note, "late": c.done_at > c.due})
-        await self._notify("co-handler-done", self.s.owner, f"{a.by} reports its task done", f"done{self._seq}",
-                           note=a.note)
-        return self.s
+        async with self._exclusive(self._v_co_done, a):
+            c = self._co(a.by)
+            c.done, c.done_at = True, self._now()
+            await self._step("co-handler-done", a.by, {"note": a.note, "late": c.done_at > c.due})
+            await self._notify("co-handler-done", self.s.owner, f"{a.by} reports its task done", f"done{self._seq}",
+                               note=a.note)
+            return self.s
 
     @co_handler_done.validator
     def _v_co_done(self, a: CoHandlerDoneAction) -> None:
@@ -181,12 +194,13 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def extension_request(self, a: ExtensionRequestAction) -> OrderState:
-        s = self.s
-        s.pending = PendingRequest(kind="extension", by=a.by, at=self._now(), payload=a.model_dump(mode="json"))
-        await self._step("extension-request", a.by, {"days": a.days, "reason": a.reason})
-        await self._notify("extension-request", "HOTLINE", f"{a.by} asks {a.days}wd more on {s.order_no}",
-                           f"ext{self._seq}", reason=a.reason)
-        return s
+        async with self._exclusive(self._v_ext, a):
+            s = self.s
+            s.pending = PendingRequest(kind="extension", by=a.by, at=self._now(), payload=a.model_dump(mode="json"))
+            await self._step("extension-request", a.by, {"days": a.days, "reason": a.reason})
+            await self._notify("extension-request", "HOTLINE", f"{a.by} asks {a.days}wd more on {s.order_no}",
+                               f"ext{self._seq}", reason=a.reason)
+            return s
 
     @extension_request.validator
     def _v_ext(self, a: ExtensionRequestAction) -> None:
@@ -202,24 +216,27 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def extension_review(self, a: ExtensionReviewAction) -> OrderState:
-        s = self.s
-        req, s.pending = s.pending, None
-        days = int(req.payload["days"])
-        if a.decision == ReviewDecision.approve:
-            s.extension_days += days
-            old = s.deadlines.reply_by
-            ext = str(self.policy.extension_for(days))
-            d = await self._deadlines([
-                DeadlineItem(name="reply_by", start=old, limit=ext),
-                DeadlineItem(name="remind_at", start=old, limit=ext, fraction=self.policy.reminder_fraction),
-            ], f"handling deadline extended by {days}wd")
-            s.deadlines.reply_by, s.deadlines.remind_at = d["reply_by"], d["remind_at"]
-            self._arm_handling(d["remind_at"], d["reply_by"])
-        await self._step("extension-review", a.by, {"decision": a.decision.value, "reason": a.reason,
-                                                    "days": days, "reply_by": s.deadlines.reply_by.isoformat()})
-        await self._notify("extension-review", s.owner, f"extension {a.decision.value}d: {a.reason}",
-                           f"extrev{self._seq}", reply_by=s.deadlines.reply_by.isoformat())
-        return s
+        async with self._exclusive(self._v_ext_review, a):
+            s = self.s
+            req, s.pending = s.pending, None
+            days = int(req.payload["days"])
+            if a.decision == ReviewDecision.approve:
+                s.extension_days += days
+                old = s.deadlines.reply_by
+                ext = str(self.policy.extension_for(days))
+                base = list(self._recipes.get("reply_by", []))  # the chain before this extension
+                d = await self._deadlines([
+                    DeadlineItem(name="reply_by", start=old, limit=ext),
+                    DeadlineItem(name="remind_at", start=old, limit=ext, fraction=self.policy.reminder_fraction),
+                ], f"handling deadline extended by {days}wd")
+                s.deadlines.reply_by, s.deadlines.remind_at = d["reply_by"], d["remind_at"]
+                self._extend_recipes(base, old, ext, self.policy.reminder_fraction)
+                self._arm_handling(d["remind_at"], d["reply_by"])
+            await self._step("extension-review", a.by, {"decision": a.decision.value, "reason": a.reason,
+                                                        "days": days, "reply_by": s.deadlines.reply_by.isoformat()})
+            await self._notify("extension-review", s.owner, f"extension {a.decision.value}d: {a.reason}",
+                               f"extrev{self._seq}", reply_by=s.deadlines.reply_by.isoformat())
+            return s
 
     @extension_review.validator
     def _v_ext_review(self, a: ExtensionReviewAction) -> None:
@@ -231,20 +248,21 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def return_request(self, a: ReturnRequestAction) -> OrderState:
-        s = self.s
-        self._stage_before_return = s.stage
-        s.stage, s.return_count = Stage.return_review, s.return_count + 1
-        s.pending = PendingRequest(kind="return", by=a.by, at=self._now(), payload=a.model_dump(mode="json"))
-        rec: ReturnRecommendation = await self._act("recommend_return", ReturnRecommendationRequest(
-            order_no=s.order_no, requesting_unit=a.by, claimed_unit=a.claimed_unit,
-            text=f"{s.title} {s.description}", category=s.category.value, district=s.location.district,
-        ), f"recommendation on {a.by}'s return request", result_type=ReturnRecommendation)
-        s.pending.payload["recommendation"] = rec.model_dump(mode="json")
-        await self._step("return-request", a.by, {"reason": a.reason, "claimed_unit": a.claimed_unit,
-                                                  "basis": a.basis, "recommendation": rec.model_dump(mode="json")})
-        await self._notify("return-request", "HOTLINE", f"{a.by} asks to return {s.order_no} to "
-                           f"{a.claimed_unit}; recommendation: {rec.decision}", f"ret{self._seq}")
-        return s
+        async with self._exclusive(self._v_return, a):
+            s = self.s
+            self._stage_before_return = s.stage
+            s.stage, s.return_count = Stage.return_review, s.return_count + 1
+            s.pending = PendingRequest(kind="return", by=a.by, at=self._now(), payload=a.model_dump(mode="json"))
+            rec: ReturnRecommendation = await self._act("recommend_return", ReturnRecommendationRequest(
+                order_no=s.order_no, requesting_unit=a.by, claimed_unit=a.claimed_unit,
+                text=f"{s.title} {s.description}", category=s.category.value, district=s.location.district,
+            ), f"recommendation on {a.by}'s return request", result_type=ReturnRecommendation)
+            s.pending.payload["recommendation"] = rec.model_dump(mode="json")
+            await self._step("return-request", a.by, {"reason": a.reason, "claimed_unit": a.claimed_unit,
+                                                      "basis": a.basis, "recommendation": rec.model_dump(mode="json")})
+            await self._notify("return-request", "HOTLINE", f"{a.by} asks to return {s.order_no} to "
+                               f"{a.claimed_unit}; recommendation: {rec.decision}", f"ret{self._seq}")
+            return s
 
     @return_request.validator
     def _v_return(self, a: ReturnRequestAction) -> None:
@@ -260,30 +278,33 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def return_review(self, a: ReturnReviewAction) -> OrderState:
-        s = self.s
-        req, s.pending = s.pending, None
-        requester = req.by
-        if a.decision == ReviewDecision.approve:
-            new_owner = a.new_owner or req.payload["claimed_unit"]
-            s.previous_owners.append(s.owner)
-            s.owner = new_owner
-            self.timers.disarm_all()
-            await self._step("return-review", a.by, {"decision": "approve", "reason": a.reason,
-                                                     "new_owner": new_owner, "released": requester})
-            await self._notify("return-approved", requester, f"return of {s.order_no} approved; released",
-                               f"retrev{self._seq}")
-            await self._dispatch("redispatch", {"reason": "return approved", "from": requester})
-        else:
-            s.stage = self._stage_before_return or Stage.dispatched
-            await self._step("return-review", a.by, {"decision": "reject", "reason": a.reason})
-            await self._notify("return-rejected", requester, f"return of {s.order_no} rejected (无效退单): {a.reason}",
-                               f"retrev{self._seq}")
-            await self._strike("invalid_return", requester, f"return{self._seq}", a.reason)
-        return s
+        async with self._exclusive(self._v_return_review, a):
+            s = self.s
+            req, s.pending = s.pending, None
+            requester = req.by
+            if a.decision == ReviewDecision.approve:
+                new_owner = a.new_owner or req.payload["claimed_unit"]
+                s.previous_owners.append(s.owner)
+                s.owner = new_owner
+                self.timers.disarm_all()
+                await self._step("return-review", a.by, {"decision": "approve", "reason": a.reason,
+                                                         "new_owner": new_owner, "released": requester})
+                await self._notify("return-approved", requester, f"return of {s.order_no} approved; released",
+                                   f"retrev{self._seq}")
+                await self._dispatch("redispatch", {"reason": "return approved", "from": requester})
+            else:
+                s.stage = self._stage_before_return or Stage.dispatched
+                await self._step("return-review", a.by, {"decision": "reject", "reason": a.reason})
+                await self._notify("return-rejected", requester, f"return of {s.order_no} rejected (无效退单): {a.reason}",
+                                   f"retrev{self._seq}")
+                await self._strike("invalid_return", requester, f"return{self._seq}", a.reason)
+            return s
 
     @return_review.validator
     def _v_return_review(self, a: ReturnReviewAction) -> None:
         self._check("return-review", a.by)
+        if self.s.pending is None or self.s.pending.kind != "return":
+            raise _reject("no return request is waiting for review")
         if a.decision == ReviewDecision.approve and a.new_owner in (self.s.owner, "HOTLINE"):
             raise _reject(f"{a.new_owner} cannot become the new owner")
 
@@ -291,19 +312,20 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def reply(self, a: ReplyAction) -> OrderState:
-        s = self.s
-        s.stage, s.replied_at = Stage.replied, self._now()
-        s.replied_on_time = bool(s.deadlines.reply_by is None or s.replied_at <= s.deadlines.reply_by)
-        s.resolved, s.reply_result = a.resolved, a.result
-        for name in ("reminder", "supervision", "escalation", "contact", "coordination"):
-            self.timers.disarm(name)
-        await self._step("reply", a.by, {"result": a.result, "resolved": a.resolved,
-                                         "on_time": s.replied_on_time})
-        await self._notify("reply", "HOTLINE", f"{a.by} replied on {s.order_no}", f"reply{self._seq}",
-                           resolved=a.resolved)
-        await self._notify("reply", "petitioner", f"您的工单{s.order_no}已办结答复：{a.result}", f"reply{self._seq}")
-        await self._start_callback()
-        return s
+        async with self._exclusive(self._v_reply, a):
+            s = self.s
+            s.stage, s.replied_at = Stage.replied, self._now()
+            s.replied_on_time = bool(s.deadlines.reply_by is None or s.replied_at <= s.deadlines.reply_by)
+            s.resolved, s.reply_result = a.resolved, a.result
+            for name in ("reminder", "supervision", "escalation", "contact", "coordination"):
+                self.timers.disarm(name)
+            await self._step("reply", a.by, {"result": a.result, "resolved": a.resolved,
+                                             "on_time": s.replied_on_time})
+            await self._notify("reply", "HOTLINE", f"{a.by} replied on {s.order_no}", f"reply{self._seq}",
+                               resolved=a.resolved)
+            await self._notify("reply", "petitioner", f"您的工单{s.order_no}已办结答复：{a.result}", f"reply{self._seq}")
+            await self._start_callback()
+            return s
 
     @reply.validator
     def _v_reply(self, a: ReplyAction) -> None:
@@ -338,26 +360,27 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def callback(self, a: CallbackAction) -> OrderState:
-        s = self.s
-        if not a.answered:
-            await self._step("callback", a.by, {"answered": False})
-            return s
-        s.callback = CallbackResult(answered=True, resolved=a.resolved, satisfaction=a.satisfaction, at=self._now())
-        self.timers.disarm("callback")
-        self.timers.disarm("answer")
-        await self._step("callback", a.by, {"answered": True, "resolved": a.resolved,
-                                            "satisfaction": a.satisfaction.value})
-        # Dissatisfied and unresolved → back to the same owner (重办), at most max_reopens times.
-        if a.resolved is False and a.satisfaction == Satisfaction.dissatisfied:
-            if s.reopens < self.policy.max_reopens:
-                await self._reopen()
+        async with self._exclusive(self._v_callback, a):
+            s = self.s
+            if not a.answered:
+                await self._step("callback", a.by, {"answered": False})
+                return s
+            s.callback = CallbackResult(answered=True, resolved=a.resolved, satisfaction=a.satisfaction, at=self._now())
+            self.timers.disarm("callback")
+            self.timers.disarm("answer")
+            await self._step("callback", a.by, {"answered": True, "resolved": a.resolved,
+                                                "satisfaction": a.satisfaction.value})
+            # Dissatisfied and unresolved → back to the same owner (重办), at most max_reopens times.
+            if a.resolved is False and a.satisfaction == Satisfaction.dissatisfied:
+                if s.reopens < self.policy.max_reopens:
+                    await self._reopen()
+                else:
+                    await self._notify("supervision", s.owner, f"{s.order_no} closed unresolved after "
+                                       f"{s.reopens} reopens", "reopens", cc="HOTLINE")
+                    await self._close("escalated")
             else:
-                await self._notify("supervision", s.owner, f"{s.order_no} closed unresolved after "
-                                   f"{s.reopens} reopens", "reopens", cc="HOTLINE")
-                await self._close("escalated")
-        else:
-            await self._close("resolved" if a.resolved else "unresolved")
-        return s
+                await self._close("resolved" if a.resolved else "unresolved")
+            return s
 
     @callback.validator
     def _v_callback(self, a: CallbackAction) -> None:
@@ -392,15 +415,16 @@ class WorkOrderWorkflow(OrderCore):
 
     @workflow.update
     async def flag_staff(self, a: FlagStaffAction) -> OrderState:
-        s = self.s
-        await self._step("flag-staff", a.by, {"staff": a.staff, "reason": a.reason})
-        await self._act("flag_staff", StaffFlag(
-            key=f"{s.order_no}:staff:{a.staff}:{self._seq}", unit=s.owner, staff=a.staff, order_no=s.order_no,
-            at=self._now(), reason=a.reason, flagged_by=a.by,
-            evidence={"actions": [x.model_dump(mode="json") for x in s.actions],
-                      "notices": [n.model_dump(mode="json") for n in s.notices]},
-        ), f"staff referral of {a.staff}")
-        return s
+        async with self._exclusive(self._v_flag, a):
+            s = self.s
+            await self._step("flag-staff", a.by, {"staff": a.staff, "reason": a.reason})
+            await self._act("flag_staff", StaffFlag(
+                key=f"{s.order_no}:staff:{a.staff}:{self._seq}", unit=s.owner, staff=a.staff, order_no=s.order_no,
+                at=self._now(), reason=a.reason, flagged_by=a.by,
+                evidence={"actions": [x.model_dump(mode="json") for x in s.actions],
+                          "notices": [n.model_dump(mode="json") for n in s.notices]},
+            ), f"staff referral of {a.staff}")
+            return s
 
     @flag_staff.validator
     def _v_flag(self, a: FlagStaffAction) -> None:

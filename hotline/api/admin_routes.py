@@ -4,20 +4,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Literal
 
 import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from hotline.api.auth import principal, require
-from hotline.api.errors import ApiError
+from hotline.api.errors import ApiError, text_body
 from hotline.apikeys import Principal
 from hotline.catalogue import CatalogueError, load_catalogue
+from hotline.contracts import StrikeReview
 from hotline.ledger import ledger_view
 from hotline.routing import Router
-from hotline.store.tables import EntryRow, UnitRow
+from hotline.store.tables import EntryRow, SupervisionEventRow, UnitRow
 from hotline.units import import_catalogue
 
 log = logging.getLogger("hotline.api")
@@ -49,6 +51,8 @@ class Supervision(BaseModel):
     strikes: list[LedgerEvent]
     criticisms: list[LedgerEvent]
     referrals: list[LedgerEvent]
+    held: list[LedgerEvent] = Field(default=[], description="strikes on a provisional deadline, awaiting review")
+    reviews: list[LedgerEvent] = Field(default=[], description="the hotline office's confirm/void decisions")
     live: dict[str, Any] = {}
 
 
@@ -81,14 +85,44 @@ async def supervision(request: Request, code: str = CODE, year: int | None = Que
     with db.session() as s:
         if s.get(UnitRow, code) is None:
             raise ApiError(404, f"unit {code} not found")
-    live = None
+    return Supervision.model_validate(ledger_view(db, code, year))
+
+
+class StrikeReviewBody(BaseModel):
+    key: str = Field(min_length=1, max_length=300, description="the held strike's key (ledger `held[].detail.key`)")
+    decision: Literal["confirm", "void"]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class StrikeReviewAccepted(BaseModel):
+    unit: str
+    key: str
+    decision: str
+    status: str = "accepted: the unit's ledger shows it once recorded"
+
+
+@router.post("/api/v1/units/{code}/strikes/review", response_model=StrikeReviewAccepted, status_code=202,
+             summary="confirm or void a strike held because its deadline was provisional (guessed calendar)")
+async def review_held_strike(request: Request, body: StrikeReviewBody, code: str = CODE,
+                             p: Principal = Depends(require("admin"))) -> StrikeReviewAccepted:
+    db = request.app.state.db
+    with db.session() as s:
+        if s.get(UnitRow, code) is None:
+            raise ApiError(404, f"unit {code} not found")
+    held = {e["detail"]["key"] for year in _years(db, code) for e in ledger_view(db, code, year)["held"]}
+    if body.key not in held:
+        raise ApiError(409, f"no strike {body.key!r} of {code} is held for review")
     engine = request.app.state.engine
-    if engine is not None and year is None:
-        try:
-            live = await engine.supervision(code)
-        except Exception as exc:  # the durable ledger in the database still answers
-            log.warning("live ledger of %s unavailable: %s", code, type(exc).__name__)
-    return Supervision.model_validate(ledger_view(db, code, live, year))
+    if engine is None:
+        raise ApiError(503, "the workflow engine is not connected")
+    await engine.review_strike(code, StrikeReview(key=body.key, decision=body.decision, by=p.actor,
+                                                  reason=body.reason, at=datetime.now(timezone.utc)))
+    return StrikeReviewAccepted(unit=code, key=body.key, decision=body.decision)
+
+
+def _years(db, code: str) -> list[int]:
+    with db.session() as s:
+        return sorted(set(s.scalars(select(SupervisionEventRow.year).where(SupervisionEventRow.unit_code == code))))
 
 
 @router.post("/api/v1/units/import", response_model=ImportResult,
@@ -97,15 +131,7 @@ async def supervision(request: Request, code: str = CODE, year: int | None = Que
                                             "content": {"application/yaml": {"schema": {"type": "string"}},
                                                         "text/plain": {"schema": {"type": "string"}}}}})
 async def import_units(request: Request, _: Principal = Depends(require("admin"))) -> ImportResult:
-    raw = await request.body()
-    if len(raw) > MAX_CATALOGUE_BYTES:
-        raise ApiError(413, f"the catalogue is larger than {MAX_CATALOGUE_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(400, "the catalogue must be UTF-8 text") from None
-    if not text.strip():
-        raise ApiError(422, "the body must be the catalogue's YAML text", code="invalid_catalogue")
+    text = await text_body(request, "catalogue", MAX_CATALOGUE_BYTES, "invalid_catalogue")
     if "\x00" in text:
         raise ApiError(422, "the catalogue contains NUL characters", code="invalid_catalogue")
     if "\n" not in text:

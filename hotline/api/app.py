@@ -5,6 +5,7 @@ Department and hotline actions are one route each, with the action's typed body,
 to one onto the work-order workflow's updates. The acting party (`by`) always comes from the
 API key, never from the body.
 """
+import asyncio
 import logging
 from datetime import datetime, timezone
 from typing import Annotated, Callable, Literal
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field, create_model
 from sqlalchemy import func, select
 
 from hotline import transitions
-from hotline.api import admin_routes, errors, kpi_routes, open311
+from hotline.api import admin_routes, calendar_routes, errors, kpi_routes, open311
 from hotline.api.auth import principal, require
 from hotline.api.errors import ApiError, reject_nul
 from hotline.apikeys import Principal
@@ -25,6 +26,7 @@ from hotline.models import (
     Strict, Urgency, mask_name, mask_phone,
 )
 from hotline.orders import IntakeError, intake_order
+from hotline.readmodel import load_order
 from hotline.routing import Router, RoutingResult
 from hotline.store import Database
 from hotline.store.tables import OrderRow, UnitRow
@@ -92,32 +94,12 @@ def view(p: Principal, st: OrderState) -> OrderState:
     return st if may_see_identity(p, st) else st.masked()
 
 
-def _row_state(db: Database, order_no: str) -> tuple[OrderRow | None, OrderState | None]:
-    with db.session() as s:
-        row = s.get(OrderRow, order_no)
-    st = OrderState.model_validate(row.state) if row is not None and row.state else None
-    return row, st
-
-
-async def read_order(db: Database, engine: OrderEngine | None, order_no: str) -> OrderState:
-    """Running orders from the workflow's query; closed ones (or with no engine) from the database."""
-    row, stored = _row_state(db, order_no)
-    if stored is not None and (stored.stage == Stage.closed or engine is None):
-        return stored
-    if engine is None:
+def read_order(db: Database, order_no: str) -> OrderState:
+    """From the read model, never by querying the running workflow (see hotline.readmodel)."""
+    st = load_order(db, order_no)
+    if st is None:
         raise ApiError(404, f"order {order_no} not found")
-    try:
-        return await engine.state(order_no)
-    except OrderNotFound:
-        pass
-    except Exception as exc:  # Temporal unreachable or no worker: the read model still answers
-        if stored is None:
-            raise
-        log.warning("state of %s from the read model: %s", order_no, type(exc).__name__)
-        return stored
-    if stored is None:
-        raise ApiError(404, f"order {order_no} not found")
-    return stored
+    return st
 
 
 def aware(dt: datetime | None) -> datetime | None:
@@ -201,11 +183,38 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
                   lifespan=lifespan)
     app.state.db, app.state.engine, app.state.router = db, engine, router
     app.add_middleware(DropBlankQuery)
+
+    async def calendar_imported(year: int, notice: str, by: str) -> None:
+        """Open orders recompute the deadlines the newly entered schedule touches."""
+        from hotline.calendar_rollout import follow_calendar
+        if app.state.engine is None:
+            raise RuntimeError("the workflow engine is not connected")
+        _, failed = await follow_calendar(db, app.state.engine, year, notice, by)
+        if failed:
+            raise RuntimeError(f"{len(failed)} orders were not told")
+    app.state.calendar_imported = calendar_imported
     errors.install(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="ready to serve: database and workflow engine; calendar warnings")
+    async def readyz(request: Request):
+        from fastapi.responses import JSONResponse
+
+        from hotline.calendar_admin import coming_year_status
+        problems, warnings = [], []
+        try:
+            status = await asyncio.to_thread(coming_year_status, db, datetime.now(timezone.utc))
+            if status.code:
+                warnings.append({"code": status.code, "message": status.message})
+        except Exception as exc:  # the database is not reachable
+            problems.append(f"database: {type(exc).__name__}")
+        if request.app.state.engine is None:
+            problems.append("workflow engine: not connected")
+        body = {"status": "not ready" if problems else "ready", "problems": problems, "warnings": warnings}
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     # ------------------------------------------------------------------ orders
 
@@ -216,8 +225,8 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
             reject_nul(key, "Idempotency-Key")
             with db.session() as s:
                 known = s.scalar(select(OrderRow).where(OrderRow.idempotency_key == key))
-            if known is not None and known.state:  # a replay: the same order, no second workflow
-                return view(p, await read_order(db, engine, known.order_no))
+            if known is not None and known.state and known.stage != Stage.intake.value:
+                return view(p, read_order(db, known.order_no))  # a replay: the same order, no second workflow
         try:
             st = await intake_order(db, engine, router, req, key)
         except IntakeError as exc:
@@ -235,7 +244,7 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
     @app.get("/api/v1/orders/{order_no}", response_model=OrderState, tags=["orders"],
              summary="current state and history of actions")
     async def get_order(order_no: NO, request: Request, p: Principal = Depends(principal)) -> OrderState:
-        return view(p, await read_order(db, request.app.state.engine, order_no))
+        return view(p, read_order(db, order_no))
 
     @app.get("/api/v1/orders", response_model=OrderList, tags=["orders"],
              summary="list from the read model (petitioner masked)")
@@ -265,13 +274,11 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
         _check_units(db, action, data)
         payload = ACTION_MODELS[action].model_validate({**data, "by": p.actor})
         engine = _engine(request)
-        _, stored = _row_state(db, order_no)
-        if stored is not None and stored.stage == Stage.closed:
-            raise ApiError(409, f"order {order_no} is closed ({stored.close_reason}); it takes no more actions")
-        try:
-            current = await engine.state(order_no)
-        except OrderNotFound:
-            raise ApiError(404, f"order {order_no} not found") from None
+        current = read_order(db, order_no)
+        if current.stage == Stage.closed:
+            raise ApiError(409, f"order {order_no} is closed ({current.close_reason}); it takes no more actions")
+        # Who may act, from the read model: the workflow's validator checks it again, against
+        # the order as it is when the action gets its turn.
         if p.role == "department":
             if action == "co-handler-done":
                 allowed, who = {c.unit for c in current.co_handlers}, "a co-handler"
@@ -308,6 +315,7 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
     app.include_router(admin_routes.router)
     app.include_router(kpi_routes.router)
     app.include_router(open311.router)
+    app.include_router(calendar_routes.router)
     return app
 
 

@@ -50,6 +50,20 @@ def reject_nul(value: Any, path: str = "body") -> None:
             reject_nul(v, f"{path}.{i}")
 
 
+async def text_body(request: Request, what: str, limit: int, code: str) -> str:
+    """A document posted as the raw body (catalogue, calendar schedule): UTF-8, bounded, not blank."""
+    raw = await request.body()
+    if len(raw) > limit:
+        raise ApiError(413, f"the {what} is larger than {limit} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, f"the {what} must be UTF-8 text") from None
+    if not text.strip():
+        raise ApiError(422, f"the body must be the {what}'s YAML text", code=code)
+    return text
+
+
 def body(code: str, message: str, details: list[str] | None = None) -> dict:
     err: dict = {"code": code, "message": message}
     if details:

@@ -5,10 +5,10 @@ the same key again and the insert is skipped, so no fact is recorded or notified
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint,
+    JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -221,3 +221,29 @@ class SequenceRow(Base):
     __tablename__ = "order_sequences"
     day: Mapped[str] = mapped_column(String(8), primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CalendarYearRow(Base):
+    """A year whose whole working-day schedule the hotline office entered from the State
+    Council's notice: its days not listed in `calendar_days` are plain Monday–Friday, and known."""
+
+    __tablename__ = "calendar_years"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    notice: Mapped[str] = mapped_column(String(200))
+    entered_by: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime] = mapped_column(TS)
+
+
+class CalendarDayRow(Base):
+    """One day of an entered schedule that is not plain Monday–Friday (a holiday, or a make-up
+    working day 调休上班), with who entered it, when and from which notice. `year` is the
+    schedule's: a notice may arrange the last days of the year before (New Year)."""
+
+    __tablename__ = "calendar_days"
+    year: Mapped[int] = mapped_column(ForeignKey("calendar_years.year", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(200))
+    notice: Mapped[str] = mapped_column(String(200))
+    entered_by: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime] = mapped_column(TS)
