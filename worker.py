@@ -74,6 +74,19 @@ async def _dispatch_outbox(dispatcher: OutboxDispatcher, stop: asyncio.Event, ba
             pass
 
 
+async def _check_queries_refused(client: Client) -> bool:
+    """Warn when the namespace answers queries: one that reaches a worker while a workflow task
+    waits can record an order it cannot replay (README, "Known SDK race")."""
+    try:
+        await client.get_workflow_handle("hotline-query-probe").query("state")
+    except Exception as exc:  # the answer we hope for: refused before any worker is asked
+        if "not allowed to query" in str(exc).lower():
+            return True
+    log.warning("the namespace accepts workflow queries; set the dynamic config "
+                "system.disallowQuery=true for it (README, 'Known SDK race')")
+    return False
+
+
 def _warn_calendar(db: Database) -> None:
     """Say at start-up when deadlines are about to rest on a guessed calendar (a year unpublished)."""
     from datetime import datetime, timezone
@@ -109,6 +122,7 @@ async def main() -> int:
     log.info("worker on task queue %r, namespace %r, policy %s@%s", settings.task_queue,
              settings.temporal_namespace, policy.name, policy.version)
     _warn_calendar(db)
+    await _check_queries_refused(client)
     async with worker:
         await stop.wait()
         log.info("shutting down: finishing in-flight activities")

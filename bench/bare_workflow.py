@@ -12,9 +12,9 @@ is, counted from workflows/work_order.py and workflows/order_core.py:
 BareWorkflow does the same calls in the same order, on the same kind of worker (synchronous
 activities in a thread pool), with payloads of a few bytes and no database: whatever our
 order takes beyond it is our code (payloads, pydantic, SQLite, search attributes).
-`local=True` runs the same calls as local activities: the what-if of
-`bench/lifecycle.py --bare-activities local` (our orders keep regular activities, see
-bench/RESULTS.md, "local activities").
+`local=True` (the default of `bench/lifecycle.py`) runs the same calls as local activities, as
+our orders started since the `serial-local-activities` patch do for their short activities
+(strikes and staff flags stay regular, but a prompt order has none).
 """
 from __future__ import annotations
 

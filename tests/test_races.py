@@ -128,7 +128,7 @@ async def _race(st: Stack, name: str) -> None:
         assert rows == 1
         rejected = won[2]["decision"] == "reject"
         assert got["owner"] == ("ZJJ" if rejected else won[2].get("new_owner", "SWJ"))
-        for _ in range(100):  # the strike reaches the unit's supervision workflow, then its ledger
+        for _ in range(600):  # the strike reaches the unit's supervision workflow, then its ledger
             strikes = st.count(SupervisionEventRow, no, kind="strike")
             if strikes >= int(rejected):
                 break

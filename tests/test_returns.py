@@ -109,3 +109,21 @@ async def test_flag_staff_refers_the_staff_member_with_the_order_evidence(ts_env
                 break
             await asyncio.sleep(0.1)
         assert len(ev) == 1 and ev[0].detail["evidence"]["actions"]
+
+
+async def test_a_review_with_nothing_to_review_is_refused_and_fails_no_task(ts_env, sqlite_db):
+    """Before the validator checked for a pending request, this crashed the workflow task
+    (AttributeError on `req.by`) and the client waited ~20 s for a 503."""
+    from temporalio.api.enums.v1 import EventType
+
+    async with running_worker(ts_env.client, sqlite_db, "sanya") as h:
+        no, handle = await h.start(owner="SWJ", req=WATER)
+        await h.act(no, "return-request", ReturnRequestAction(by="SWJ", reason="非我单位职责",
+                                                              claimed_unit="ZJJ", basis="三定方案"))
+        await h.act(no, "return-review", ReturnReviewAction(by="admin:审核", decision="reject", reason="属本单位"))
+        for decision in ("approve", "reject"):
+            with pytest.raises(ActionRefused, match="cannot return-review|no return request"):
+                await asyncio.wait_for(h.act(no, "return-review", ReturnReviewAction(
+                    by="admin:审核", decision=decision, reason="再审")), timeout=10)
+        hist = await handle.fetch_history()
+        assert not [e for e in hist.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]

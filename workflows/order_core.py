@@ -160,10 +160,8 @@ class OrderCore:
         s, d = self.s, self.s.deadlines
         if s.stage == Stage.dispatched:
             names = ["sign_by", "reply_by"]
-        elif s.stage in WORKING:
+        elif s.stage in WORKING:  # the coordination window is an option, not an obligation
             names = ([] if s.contacted_at else ["contact_by"]) + ["reply_by", "escalate_at"]
-            if self._coordination_open and not s.co_handlers:
-                names.append("coordinate_by")
         elif s.stage in (Stage.replied, Stage.callback):
             names = ["callback_by", "answer_by"]
         else:  # return_review waits on the hotline office, closed on nothing
@@ -174,7 +172,10 @@ class OrderCore:
 
     def _publish_memo(self, upcoming: tuple[str, datetime] | None) -> None:
         """What an admin needs in the Temporal UI without querying the order (no personal data):
-        the UI reads the memo from the server; a query would have to reach the worker."""
+        the UI reads the memo from the server; a query would have to reach the worker.
+
+        A memo upsert is a command issued only when a value changed: changing what the memo
+        holds (or `_next_deadline`) changes commands, so it goes behind a patch."""
         memo = {"stage": self.s.stage.value, "owner": self.s.owner,
                 "co_handlers": [c.unit for c in self.s.co_handlers], "overdue": self.s.overdue,
                 "next_deadline": upcoming[0] if upcoming else None,

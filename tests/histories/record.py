@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -23,6 +24,9 @@ from hotline.models import (
     CallbackAction, CoHandlerDoneAction, ContactAction, CoordinationPlanAction, ExtensionRequestAction, ExtensionReviewAction,
     ReplyAction, ReturnRequestAction, ReturnReviewAction, SignAction,
 )
+from hotline.calendar_admin import import_schedule
+from hotline.calendar_schedule import parse_schedule
+from hotline.contracts import CalendarChange
 from hotline.store import Database
 from tests.conftest import _binary
 from tests.harness import intake, running_worker
@@ -85,6 +89,29 @@ async def main() -> None:
             await env.sleep(25)
             await handle.result()
             await _save(h, no, "return_extension_reopen_unrated")
+
+            # 4. (sanya, calendar from the database) dispatched before the 2027 schedule was
+            #    entered, then told to follow it; its moved handling deadline fires. The first
+            #    worker keeps serving the open order of 2, or the test server could not skip time.
+            async with running_worker(env.client, db, "sanya") as h:
+                cst = ZoneInfo("Asia/Shanghai")
+                now = await env.get_current_time()
+                start = datetime(2027, 2, 1, 10, 0, tzinfo=cst)
+                while start - now > timedelta(0):  # in steps: one long skip times out
+                    await env.sleep(min(start - now, timedelta(days=5)))
+                    now = await env.get_current_time()
+                no, _ = await h.start(owner="ZJJ")
+                await h.act(no, "sign", SignAction(by="ZJJ"))
+                await h.act(no, "contact", ContactAction(by="ZJJ", note="已联系"))
+                draft = Path(__file__).resolve().parent.parent / "data" / "calendar_2027_draft.yaml"
+                import_schedule(db, parse_schedule(draft.read_text(encoding="utf-8")), "admin:li")
+                await h.engine.calendar_changed(no, CalendarChange(years=[2027], notice="草案", by="admin:li"))
+                await asyncio.sleep(1)
+                for _ in range(4):
+                    await env.sleep(timedelta(days=5))
+                await asyncio.sleep(1)
+                await _save(h, no, "calendar_followed_open")
+
         db.dispose()
     await env.shutdown()
 
