@@ -47,6 +47,11 @@ def _wait_port(host: str, port: int, what: str, proc: subprocess.Popen, timeout:
     raise SettingsError(f"{what} did not open {host}:{port} within {timeout:.0f}s")
 
 
+def codec_endpoint(settings) -> str:
+    """The gateway's codec server as the Web UI (on localhost) reaches it."""
+    return f"http://localhost:{settings.http_port}/codec"
+
+
 def start_dev_server(settings) -> subprocess.Popen:
     host, port = settings.effective_temporal_address.rsplit(":", 1)
     if _port_open(host, int(port)):
@@ -54,7 +59,9 @@ def start_dev_server(settings) -> subprocess.Popen:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     cmd = [str(BIN / "temporal"), "server", "start-dev", "--db-filename", str(VAR_DIR / "temporal.db"),
            "--ip", "127.0.0.1", "--port", port, "--ui-port", str(settings.ui_port),
-           "--namespace", settings.temporal_namespace, "--log-level", "warn", *DEV_SERVER_CONFIG]
+           "--namespace", settings.temporal_namespace, "--log-level", "warn", *DEV_SERVER_CONFIG,
+           # payloads are encrypted: the UI opens them through the gateway's codec server (admins)
+           "--ui-codec-endpoint", codec_endpoint(settings)]
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
     log = open(VAR_DIR / "temporal.log", "ab")
@@ -106,6 +113,10 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     env = dict(os.environ)
     try:
+        from hotline.keyring import ensure_dev_keyring
+        from hotline.settings import load_codec_keys
+        created = ensure_dev_keyring(env, VAR_DIR)
+        load_codec_keys(env)  # a malformed ring stops start-up with one line, before anything runs
         if settings.embedded_temporal:
             procs.append(("temporal", start_dev_server(settings)))
             env["TEMPORAL_ADDRESS"] = settings.effective_temporal_address
@@ -133,6 +144,11 @@ def main() -> int:
     print(f"  database          {settings.database_url}")
     if key:
         print(f"  dev admin key     {key}   (shown once; stored hashed)")
+    if created:
+        print(f"  codec key ring    {created.relative_to(ROOT) if created.is_relative_to(ROOT) else created}"
+              "   (development keys, mode 0600; set HOTLINE_CODEC_KEYS_FILE in production)")
+    if settings.embedded_temporal:
+        print(f"  UI decryption     http://localhost:{settings.http_port}/codec/login   (admins)")
     print("  logs              var/worker.log, var/temporal.log   — Ctrl-C stops everything", flush=True)
     code = 0
     while not stopping:

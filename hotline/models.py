@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hotline.masking import mask_name, mask_phone, mask_text, mask_value  # noqa: F401  (re-exported)
+
 
 class Channel(str, Enum):
     phone = "phone"
@@ -105,13 +107,6 @@ class IntakeRequest(Strict):
     owner: str | None = Field(default=None, description="operator's choice; else routing's top unit")
 
 
-def mask_phone(phone: str) -> str:
-    digits = phone.strip()
-    return digits[:3] + "****" + digits[-4:] if len(digits) >= 8 else "****"
-
-
-def mask_name(name: str) -> str:
-    return (name[0] + "*" * max(1, len(name) - 1)) if name else "*"
 
 
 # ---------------------------------------------------------------- actions (update payloads)
@@ -317,11 +312,21 @@ class OrderState(BaseModel):
     policy: str = "sanya"
 
     def masked(self) -> "OrderState":
-        """Copy without the petitioner's identity, for anyone but owner/co-handlers/admins."""
-        return self.model_copy(
-            update={
-                "petitioner": PetitionerView(
-                    name=mask_name(self.petitioner.name), phone=mask_phone(self.petitioner.phone)
-                )
-            }
-        )
+        """Copy without the petitioner's identity, for anyone but owner/co-handlers/admins: the
+        petitioner masked, and every free text with phone, ID and e-mail numbers and the
+        petitioner's name masked (hotline/masking.py)."""
+        name, phone = self.petitioner.name, self.petitioner.phone
+
+        def m(text):
+            return mask_text(text, name, phone)
+        return self.model_copy(update={
+            "petitioner": PetitionerView(name=mask_name(name), phone=mask_phone(phone)),
+            "title": m(self.title), "description": m(self.description), "reply_result": m(self.reply_result),
+            "close_reason": m(self.close_reason),
+            "location": self.location.model_copy(update={"address": m(self.location.address)}),
+            "notices": [n.model_copy(update={"reason": m(n.reason)}) for n in self.notices],
+            "actions": [a.model_copy(update={"detail": mask_value(a.detail, name, phone)}) for a in self.actions],
+            "co_handlers": [c.model_copy(update={"task": m(c.task)}) for c in self.co_handlers],
+            "pending": self.pending.model_copy(update={"payload": mask_value(self.pending.payload, name, phone)})
+            if self.pending else None,
+        })

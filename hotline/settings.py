@@ -32,6 +32,7 @@ class Settings:
     ui_port: int
     temporal_port: int = 7233  # of the embedded dev server
     workflow_cache: int = 2000  # open orders a worker keeps in memory (~0.3 MiB each)
+    ui_origins: tuple[str, ...] = ()  # origins of the Temporal Web UI allowed to call /codec (CORS)
 
     @property
     def embedded_temporal(self) -> bool:
@@ -73,6 +74,18 @@ def _count(env: dict, name: str, default: int, lo: int, hi: int) -> int:
     return int(raw)
 
 
+def _origins(env: dict, ui_port: int) -> tuple[str, ...]:
+    raw = env.get("HOTLINE_UI_ORIGINS")
+    if not raw:
+        return (f"http://localhost:{ui_port}", f"http://127.0.0.1:{ui_port}")
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    bad = [o for o in origins if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+$", o)]
+    if bad or not origins:
+        raise SettingsError(f"HOTLINE_UI_ORIGINS={raw!r} is malformed: expected origins like "
+                            "https://temporal.example.gov.cn, separated by commas")
+    return origins
+
+
 def default_database_url() -> str:
     return f"sqlite:///{VAR_DIR / 'hotline.db'}"
 
@@ -90,6 +103,7 @@ def load_settings(env: dict | None = None) -> Settings:
         )
     namespace = env.get("TEMPORAL_NAMESPACE") or "default"
     queue = env.get("HOTLINE_TASK_QUEUE") or "hotline"
+    ui_port = _int(env, "HOTLINE_UI_PORT", 8233)
     return Settings(
         temporal_address=address,
         temporal_namespace=namespace,
@@ -98,7 +112,17 @@ def load_settings(env: dict | None = None) -> Settings:
         policy=env.get("HOTLINE_POLICY") or "sanya",
         http_host=env.get("HOTLINE_HTTP_HOST") or "127.0.0.1",
         http_port=_int(env, "HOTLINE_HTTP_PORT", 8000),
-        ui_port=_int(env, "HOTLINE_UI_PORT", 8233),
+        ui_port=ui_port,
+        ui_origins=_origins(env, ui_port),
         temporal_port=_int(env, "HOTLINE_TEMPORAL_PORT", 7233),
         workflow_cache=_count(env, "HOTLINE_WORKFLOW_CACHE", 2000, 10, 100_000),
     )
+
+
+def load_codec_keys(env: dict | None = None):
+    """The payload-encryption key ring (hotline/keyring.py), as a SettingsError when missing."""
+    from hotline import keyring
+    try:
+        return keyring.load(dict(os.environ if env is None else env), VAR_DIR)
+    except keyring.KeyRingError as exc:
+        raise SettingsError(str(exc)) from None

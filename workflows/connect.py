@@ -1,17 +1,23 @@
-"""Connecting to Temporal with the pydantic data converter, with one clear line on failure."""
+"""Connecting to Temporal with the project's data converter, with one clear line on failure.
+
+Every client the project makes comes through here (or `workflows.codec.data_converter`): the
+pydantic converter with payload encryption, so nothing personal reaches the server in clear.
+"""
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from hotline.settings import Settings, SettingsError
+from hotline.keyring import KeyRing
+from hotline.settings import Settings, SettingsError, load_codec_keys
+from workflows.codec import data_converter
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, keys: KeyRing | None = None) -> Client:
+    """`keys` defaults to the configured key ring (HOTLINE_CODEC_KEYS, …_FILE or var/codec-keys)."""
+    converter = data_converter(keys or load_codec_keys())
     address = settings.effective_temporal_address
     try:
-        return await Client.connect(address, namespace=settings.temporal_namespace,
-                                    data_converter=pydantic_data_converter)
+        return await Client.connect(address, namespace=settings.temporal_namespace, data_converter=converter)
     except Exception as exc:  # the SDK raises RuntimeError with a long chain; keep one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SettingsError(f"TEMPORAL_ADDRESS={address}: cannot connect ({first[:200]})") from None

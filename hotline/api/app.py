@@ -16,14 +16,14 @@ from pydantic import BaseModel, Field, create_model
 from sqlalchemy import func, select
 
 from hotline import transitions
-from hotline.api import admin_routes, calendar_routes, errors, kpi_routes, open311
+from hotline.api import admin_routes, calendar_routes, codec_routes, errors, kpi_routes, open311
 from hotline.api.auth import principal, require
 from hotline.api.errors import ApiError, reject_nul
 from hotline.apikeys import Principal
 from hotline.engine import ActionRefused, OrderEngine, OrderNotFound
 from hotline.models import (
     ACTION_MODELS, ADMIN_ACTIONS, DISTRICTS, Category, IntakeRequest, OrderState, PetitionerView, Stage,
-    Strict, Urgency, mask_name, mask_phone,
+    Strict, Urgency, mask_name, mask_phone, mask_text,
 )
 from hotline.orders import IntakeError, intake_order
 from hotline.readmodel import load_order
@@ -110,7 +110,8 @@ def aware(dt: datetime | None) -> datetime | None:
 def _summary(r: OrderRow) -> OrderSummary:
     return OrderSummary(
         order_no=r.order_no, workflow_id=r.workflow_id, stage=r.stage, owner=r.owner, category=r.category,
-        urgency=r.urgency, channel=r.channel, title=r.title, district=r.district, overdue=bool(r.overdue),
+        urgency=r.urgency, channel=r.channel, district=r.district, overdue=bool(r.overdue),
+        title=mask_text(r.title, r.petitioner_name or "", r.petitioner_phone or ""),  # lists are for every role
         reopens=r.reopens or 0, return_count=r.return_count or 0, created_at=aware(r.created_at),
         reply_by=aware(r.reply_by), closed_at=aware(r.closed_at),
         petitioner=PetitionerView(name=mask_name(r.petitioner_name or ""), phone=mask_phone(r.petitioner_phone or "")))
@@ -176,12 +177,14 @@ class DropBlankQuery:
 
 
 def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
-               lifespan: Callable | None = None) -> FastAPI:
+               lifespan: Callable | None = None, codec=None, ui_origins: tuple[str, ...] = ()) -> FastAPI:
+    """`codec` (a PayloadCodec) serves /codec/* to admins, with CORS for `ui_origins`."""
     app = FastAPI(title="12345 Hotline work orders", version="1.0",
                   description="First-contact responsibility (首接责任制) on durable workflows. "
                               "Send the key in `X-API-Key`; errors are `{\"error\": {\"code\", \"message\"}}`.",
                   lifespan=lifespan)
     app.state.db, app.state.engine, app.state.router = db, engine, router
+    app.state.codec, app.state.ui_origins = codec, frozenset(ui_origins)
     app.add_middleware(DropBlankQuery)
 
     async def calendar_imported(year: int, notice: str, by: str) -> None:
@@ -316,6 +319,7 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
     app.include_router(kpi_routes.router)
     app.include_router(open311.router)
     app.include_router(calendar_routes.router)
+    app.include_router(codec_routes.router)
     return app
 
 
@@ -349,24 +353,26 @@ def production_app() -> FastAPI:
 
     from hotline.catalogue import default_catalogue_path, load_catalogue
     from hotline.policy import load_policy
-    from hotline.settings import load_settings
+    from hotline.settings import load_codec_keys, load_settings
     from hotline.units import catalogue_from_db, units_loaded
+    from workflows.codec import EncryptionCodec
     from workflows.connect import connect
     from workflows.engine import TemporalEngine
 
     settings = load_settings()
+    keys = load_codec_keys()
     db = Database(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        client = await connect(settings)
+        client = await connect(settings, keys)
         app.state.engine = TemporalEngine(client, settings.task_queue, load_policy(settings.policy))
         cat = catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path())
         app.state.router = Router(cat)
         yield
         db.dispose()
 
-    return create_app(db, None, None, lifespan=lifespan)
+    return create_app(db, None, None, lifespan=lifespan, codec=EncryptionCodec(keys), ui_origins=settings.ui_origins)
 
 
 _production: FastAPI | None = None

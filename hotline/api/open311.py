@@ -26,7 +26,8 @@ from hotline.api.errors import Open311Error, describe
 from hotline.api.open311_models import (
     CATEGORY_NAMES, CreatedRequest, Discovery, PostForm, Service, ServiceDefinition, ServiceRequest, services_of,
 )
-from hotline.models import IntakeRequest, OrderState, Stage, mask_name, mask_phone
+from hotline.models import IntakeRequest, OrderState, Stage
+from hotline.masking import mask_text
 from hotline.orders import IntakeError, intake_order
 from hotline.store.tables import OrderRow, UnitRow
 
@@ -84,22 +85,9 @@ def _dump(data: Any) -> Any:
 # ---------------------------------------------------------------- privacy
 
 
-_PHONE_LIKE = re.compile(r"(?<![A-Za-z0-9])\+?\d[\d\- ]{5,}\d(?![0-9])")
-
-
 def redact(text: str | None, name: str = "", phone: str = "") -> str | None:
-    """Free text without the petitioner's name, phone or anything that looks like a phone number."""
-    if not text:
-        return text
-    if phone:
-        text = text.replace(phone, mask_phone(phone))
-    if name and len(name) >= 2:
-        text = text.replace(name, mask_name(name))
-
-    def mask(m: re.Match) -> str:
-        digits = re.sub(r"\D", "", m.group(0))
-        return mask_phone(digits) if len(digits) >= 7 else m.group(0)
-    return _PHONE_LIKE.sub(mask, text)
+    """Free text as the public sees it: the one masking of hotline/masking.py."""
+    return mask_text(text, name, phone)
 
 
 # ---------------------------------------------------------------- helpers

@@ -1,0 +1,127 @@
+"""hotline/masking.py, property-tested: whatever the format, a phone number, an ID number, an
+e-mail address or the petitioner's name never survives masking; order numbers, dates and
+ordinary numbers do; masking is idempotent. Then where it is used: the API for non-owners,
+lists, Open311 and the SMS log line."""
+from __future__ import annotations
+
+import logging
+from datetime import date
+import re
+
+from hypothesis import given, settings, strategies as st
+
+from hotline.masking import mask_text
+from hotline.models import OrderState
+
+# filler text: Chinese and ASCII words without digits or '@' (so only what we plant is personal)
+FILLER = st.text(alphabet=st.sampled_from(list("工地噪音反映处理已联系请回电谢谢，。：abc XYZ")), max_size=12)
+SEP = st.sampled_from(["", "-", ".", " "])
+
+
+@st.composite
+def mobiles(draw) -> tuple[str, str]:
+    digits = "1" + draw(st.sampled_from("3456789")) + "".join(draw(st.lists(
+        st.sampled_from("0123456789"), min_size=9, max_size=9)))
+    sep = draw(SEP)
+    body = sep.join([digits[:3], digits[3:7], digits[7:]]) if draw(st.booleans()) else \
+        sep.join([digits[:4], digits[4:7], digits[7:]]) if sep else digits
+    prefix = draw(st.sampled_from(["", "+86", "+86 ", "86", "0086-", "(+86)", "+86-"]))
+    return digits, prefix + body
+
+
+@st.composite
+def landlines(draw) -> tuple[str, str]:
+    area = draw(st.sampled_from(["0898", "010", "020", "0755"]))
+    local = draw(st.sampled_from("2345678")) + "".join(draw(st.lists(st.sampled_from("0123456789"),
+                                                                       min_size=7, max_size=7)))
+    form = draw(st.sampled_from(["{a}-{l}", "{a}{l}", "({a}){l}", "({a}) {l4} {l8}", "{a} {l}", "{a}.{l}"]))
+    return area + local, form.format(a=area, l=local, l4=local[:4], l8=local[4:])
+
+
+@st.composite
+def id_numbers(draw) -> str:
+    body = "46" + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=15, max_size=15)))
+    return body + draw(st.sampled_from("0123456789X"))
+
+
+NAMES = st.sampled_from(["王小明", "诸葛测隐", "李娜", "欧阳修文"])
+
+
+def digits_of(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+@settings(max_examples=300)
+@given(FILLER, mobiles(), FILLER)
+def test_a_mobile_number_in_any_format_is_masked(before, number, after):
+    digits, written = number
+    out = mask_text(f"{before}{written}{after}")
+    assert digits not in digits_of(out) and written not in out
+    assert mask_text(out) == out
+
+
+@settings(max_examples=200)
+@given(FILLER, landlines(), FILLER)
+def test_a_landline_with_its_area_code_is_masked(before, number, after):
+    digits, written = number
+    out = mask_text(f"{before}{written}{after}")
+    assert digits not in digits_of(out), out
+    assert mask_text(out) == out
+
+
+@settings(max_examples=200)
+@given(FILLER, id_numbers(), FILLER)
+def test_an_id_number_is_masked(before, number, after):
+    out = mask_text(f"{before}{number}{after}")
+    assert number not in out and number[6:14] not in out  # not even the birth date
+    assert mask_text(out) == out
+
+
+@settings(max_examples=200)
+@given(FILLER, st.from_regex(r"[a-z][a-z0-9._]{2,12}", fullmatch=True),
+       st.sampled_from(["qq.com", "163.com", "sanya.gov.cn"]), FILLER)
+def test_an_email_address_is_masked(before, local, domain, after):
+    out = mask_text(f"{before}{local}@{domain}{after}")
+    assert f"{local}@" not in out
+    assert mask_text(out) == out
+
+
+@settings(max_examples=200)
+@given(FILLER, NAMES, st.sampled_from(["", " ", "·"]), FILLER, FILLER)
+def test_the_petitioners_name_is_masked_wherever_it_appears(before, name, sep, middle, after):
+    spaced = sep.join(name)
+    out = mask_text(f"{before}{name}{middle}{spaced}{after}", name=name)
+    assert name not in out and (not sep or spaced not in out)
+    assert mask_text(out, name=name) == out
+
+
+@given(st.integers(10**13, 10**14 - 1), st.dates(date(1950, 1, 1), date(2100, 12, 31)), st.integers(0, 99999))
+def test_order_numbers_dates_and_amounts_are_left_alone(n, day, amount):
+    text = f"工单SY{n}于{day.isoformat()} 10:30受理，{day:%Y.%m.%d}回访，费用{amount}元"
+    assert mask_text(text, name="王小明") == text
+
+
+def test_masked_order_state_hides_free_text_too():
+    from tests.harness import intake
+    from datetime import datetime, timezone
+    req = intake(title="王小明反映噪音", description="联系138.5550.1234或wang@qq.com")
+    st_ = OrderState(order_no="SY1", workflow_id="order-SY1", stage="handling", owner="ZJJ", category="complaint",
+                     urgency="normal", channel="phone", title=req.title, description=req.description,
+                     petitioner={"name": "王小明", "phone": "13855501234"}, location=req.location,
+                     created_at=datetime.now(timezone.utc), reply_result="已告知王小明",
+                     notices=[{"kind": "reminder", "at": datetime.now(timezone.utc), "to": "ZJJ",
+                               "reason": "请尽快联系王小明 13855501234"}],
+                     actions=[{"seq": 1, "action": "contact", "by": "ZJJ", "at": datetime.now(timezone.utc),
+                               "detail": {"note": "已电话联系王小明（138 5550 1234）"}}])
+    text = st_.masked().model_dump_json()
+    for secret in ("王小明", "13855501234", "138.5550.1234", "138 5550 1234", "wang@qq.com"):
+        assert secret not in text, secret
+    assert "王**" in text and "138****1234" in text
+
+
+def test_the_sms_log_line_is_masked(sqlite_db, caplog):
+    from hotline.outbox import LoggingSmsAdapter
+    with caplog.at_level(logging.INFO, logger="hotline.outbox"):
+        LoggingSmsAdapter().send("13855501234", "您的工单已办结：已告知本人，回电 138-5550-1234", "k1")
+    assert "13855501234" not in caplog.text and "138-5550-1234" not in caplog.text
+    assert "138****1234" in caplog.text
