@@ -24,6 +24,7 @@ from hotline.routing import Router
 from hotline.settings import Settings, SettingsError, load_settings
 from hotline.store import Database
 from hotline.units import catalogue_from_db, units_loaded
+from workflows.commits import watch as watch_commits
 from workflows.connect import connect
 from workflows.registry import WORKFLOWS
 
@@ -119,6 +120,7 @@ async def main() -> int:
     worker = make_worker(client, db, settings, policy=policy)
     dispatcher = OutboxDispatcher(db)
     outbox_task = asyncio.create_task(_dispatch_outbox(dispatcher, stop))
+    commits_task = asyncio.create_task(watch_commits(db, client, stop))  # held writes released or voided
     log.info("worker on task queue %r, namespace %r, policy %s@%s", settings.task_queue,
              settings.temporal_namespace, policy.name, policy.version)
     _warn_calendar(db)
@@ -127,6 +129,7 @@ async def main() -> int:
         await stop.wait()
         log.info("shutting down: finishing in-flight activities")
     await outbox_task
+    await commits_task
     db.dispose()
     return 0
 

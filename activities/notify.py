@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.store import write_state
+from activities.store import new_token, write_state
 from hotline.contracts import NotificationRequest
 from hotline.faults import crash_point
 from hotline.outbox import enqueue
@@ -19,11 +19,14 @@ class NotifyActivities:
         self.db = db
 
     @activity.defn(name="notify")
-    def notify(self, req: NotificationRequest) -> bool:
-        """Returns True when this call wrote the message, False when it was already there."""
+    def notify(self, req: NotificationRequest) -> bool | str:
+        """A regular activity: True when this call wrote the message, False when it was already
+        there. A local one (`req.wft` set): the token of this execution, held until the history
+        records it (hotline/commits.py)."""
+        token = new_token() if req.wft is not None else None
         with self.db.writer() as s:
-            written = enqueue(s, req)
+            written = enqueue(s, req, token)
             if req.state is not None and req.seq is not None:
-                write_state(s, req.state, req.seq)
+                write_state(s, req.state, req.seq, req.wft, token)
         crash_point(f"notify:{req.kind}")  # written, but the completion never reaches the server
-        return written
+        return token if token is not None else written

@@ -5,6 +5,7 @@ crash) finds its own earlier write and does nothing twice.
 """
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, or_, select
@@ -35,16 +36,31 @@ def _state_values(st: OrderState, seq: int) -> dict:
 # Prepared once, with the values passed at execution: this runs ~8 times an order, and building
 # ORM objects or statements with inline values for the wide orders row cost more than the writes.
 _ORDERS, _ACTIONS = OrderRow.__table__, ActionRow.__table__
-_STEP_DONE = select(_ACTIONS.c.id).where(_ACTIONS.c.order_no == bindparam("o"), _ACTIONS.c.seq == bindparam("q"))
+_STEP_ROW = select(_ACTIONS.c.id, _ACTIONS.c.wft, _ACTIONS.c.token).where(
+    _ACTIONS.c.order_no == bindparam("o"), _ACTIONS.c.seq == bindparam("q"))
 _ORDER_EXISTS = select(_ORDERS.c.order_no).where(_ORDERS.c.order_no == bindparam("o"))
 # Steps may be recorded out of order (retries): an older step never overwrites a newer state.
 _UPDATE_ORDER = _ORDERS.update().where(_ORDERS.c.order_no == bindparam("o"),
                                        or_(_ORDERS.c.last_seq.is_(None), _ORDERS.c.last_seq <= bindparam("q")))
+# Local-activity writes carry their workflow task: the latest task's write wins, even at a lower
+# step. A write of an earlier task (or an earlier attempt of the same one) came from a task that
+# never committed, or this one would not be running (hotline/commits.py).
+_UPDATE_ORDER_WFT = _ORDERS.update().where(
+    _ORDERS.c.order_no == bindparam("o"), or_(_ORDERS.c.last_wft.is_(None), _ORDERS.c.last_wft <= bindparam("w")))
+# Steps `seq` and later written by such a task: they did not happen.
+_PHANTOM_STEPS = _ACTIONS.delete().where(_ACTIONS.c.order_no == bindparam("o"), _ACTIONS.c.seq >= bindparam("q"),
+                                         _ACTIONS.c.wft <= bindparam("w"))
 
 
-def write_state(s, st: OrderState, seq: int) -> None:
+def new_token() -> str:
+    """Names one execution of a local activity; returned into the history (hotline/commits.py)."""
+    return "tok:" + uuid.uuid4().hex
+
+
+def write_state(s, st: OrderState, seq: int, wft: int | None = None, token: str | None = None) -> None:
     """The order's read-model row as of step `seq`, unless a later step is already recorded."""
-    s.execute(_UPDATE_ORDER, {**_state_values(st, seq), "o": st.order_no, "q": seq})
+    values = {**_state_values(st, seq), "last_wft": wft, "last_token": token, "o": st.order_no, "q": seq}
+    s.execute(_UPDATE_ORDER if wft is None else _UPDATE_ORDER_WFT, {**values, "w": wft})
 
 
 class StoreActivities:
@@ -52,18 +68,37 @@ class StoreActivities:
         self.db = db
 
     @activity.defn(name="record_step")
-    def record_step(self, rec: StepRecord) -> None:
-        st = rec.state
+    def record_step(self, rec: StepRecord) -> str | None:
+        """Returns the token of the execution whose write stands (local activities, see
+        hotline/commits.py); None for a regular activity."""
+        st, w = rec.state, rec.wft
+        token = new_token() if w is not None else None
         with self.db.writer() as s:
-            if s.execute(_STEP_DONE, {"o": st.order_no, "q": rec.seq}).first() is not None:
-                return  # this step was recorded by an earlier attempt
+            done = s.execute(_STEP_ROW, {"o": st.order_no, "q": rec.seq}).first()
+            if done is not None and (w is None or done.wft is None or done.wft > w):
+                return done.token  # recorded by an earlier attempt of a regular activity (or stale)
+            if w is not None and s.execute(_PHANTOM_STEPS, {"o": st.order_no, "q": rec.seq, "w": w}).rowcount:
+                for t in (DispatchRow, ReturnRequestRow, CallbackRow):  # their KPI rows went with them
+                    s.execute(t.__table__.delete().where(t.order_no == st.order_no, t.seq >= rec.seq))
             s.execute(_ACTIONS.insert(), {"order_no": st.order_no, "seq": rec.seq, "action": rec.action,
-                                          "actor": rec.by, "at": rec.at, "detail": rec.detail})
-            values = _state_values(st, rec.seq)
-            if not s.execute(_UPDATE_ORDER, {**values, "o": st.order_no, "q": rec.seq}).rowcount \
+                                          "actor": rec.by, "at": rec.at, "detail": rec.detail,
+                                          "wft": w, "token": token, "confirmed": w is None})
+            values = {**_state_values(st, rec.seq), "last_wft": w, "last_token": token}
+            upd = _UPDATE_ORDER if w is None else _UPDATE_ORDER_WFT
+            if not s.execute(upd, {**values, "o": st.order_no, "q": rec.seq, "w": w}).rowcount \
                     and s.execute(_ORDER_EXISTS, {"o": st.order_no}).first() is None:
                 s.execute(_ORDERS.insert(), {"order_no": st.order_no, **values})
             self._kpi_rows(s, rec)
+        return token
+
+    @activity.defn(name="sync_read_model")
+    def sync_read_model(self, rec: StepRecord) -> str:
+        """The read model from the order's own state, after a write of a task that never
+        committed was found (hotline/commits.py): no audit step, no KPI row."""
+        token = new_token()
+        with self.db.writer() as s:
+            write_state(s, rec.state, rec.seq, rec.wft, token)
+        return token
 
     def _kpi_rows(self, s, rec: StepRecord) -> None:
         st, d = rec.state, rec.detail

@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 from temporalio.client import Client  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 
-from stack import SEARCH_ATTRIBUTES  # noqa: E402
+from stack import DEV_SERVER_CONFIG, SEARCH_ATTRIBUTES  # noqa: E402
 
 
 # ---------------------------------------------------------------- small helpers
@@ -127,11 +127,17 @@ def header(title: str) -> None:
 
 class DevServer:
     """`temporal server start-dev` as a child process, headless, on loopback, with our search
-    attributes; state in `db_file` when given (so it survives a stop and start)."""
+    attributes; state in `db_file` when given (so it survives a stop and start).
 
-    def __init__(self, db_file: Path | None = None, port: int | None = None, log: Path | None = None) -> None:
+    The namespace refuses queries, as stack.py ships it (`stack.DEV_SERVER_CONFIG`): a query
+    fails at the frontend and never reaches a worker (README, "Known SDK race").
+    `allow_query=True` starts it without that setting, to reproduce the old risk on demand."""
+
+    def __init__(self, db_file: Path | None = None, port: int | None = None, log: Path | None = None,
+                 allow_query: bool = False) -> None:
         self.db_file, self.port = db_file, port or free_port()
         self.log = log
+        self.allow_query = allow_query
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -143,6 +149,8 @@ class DevServer:
                "--port", str(self.port), "--log-level", "error"]
         if self.db_file:
             cmd += ["--db-filename", str(self.db_file)]
+        if not self.allow_query:
+            cmd += DEV_SERVER_CONFIG
         for name, kind in SEARCH_ATTRIBUTES.items():
             cmd += ["--search-attribute", f"{name}={kind}"]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL
@@ -185,10 +193,18 @@ def quiet_runtime():
 
 
 async def connect(address: str, attempts: int = 100) -> Client:
+    # payloads encrypted as in production; with no key ring configured, a throwaway one that
+    # worker processes started from here on inherit
+    from hotline import keyring
+    from hotline.settings import load_codec_keys
+    from workflows.codec import data_converter
+    if not (os.environ.get(keyring.ENV_KEYS) or os.environ.get(keyring.ENV_FILE)):
+        os.environ[keyring.ENV_KEYS] = keyring.generate("bench").as_env()
+    converter = data_converter(load_codec_keys())
     last: Exception | None = None
     for _ in range(attempts):
         try:
-            return await Client.connect(address, data_converter=pydantic_data_converter, runtime=quiet_runtime())
+            return await Client.connect(address, data_converter=converter, runtime=quiet_runtime())
         except Exception as exc:  # the frontend opens its port a little before it serves
             last = exc
             await asyncio.sleep(0.2)
@@ -296,6 +312,37 @@ def worker_process(address: str, db_url: str, queue: str, policy: str = "fast",
     out = open(log, "ab") if log else subprocess.DEVNULL
     return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+WORKER_READY = b"worker on task queue"  # worker.py's log line once its Temporal worker is built
+
+
+def log_size(log: Path | None) -> int:
+    try:
+        return log.stat().st_size if log else 0
+    except OSError:
+        return 0
+
+
+def wait_worker(p: subprocess.Popen, log: Path, since: int = 0, timeout: float = 120) -> float:
+    """Wait until the worker started by worker_process(log=...) logs that it is running (its log
+    past byte `since`); return the seconds it took. Raises if it exits or does not start in time
+    (its last log lines in the message)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            with open(log, "rb") as f:
+                f.seek(since)
+                tail = f.read()
+        except OSError:
+            tail = b""
+        if WORKER_READY in tail:
+            return time.monotonic() - t0
+        if p.poll() is not None:
+            last = tail.decode(errors="replace").strip().splitlines()[-3:]
+            raise RuntimeError(f"the worker exited with code {p.returncode} before it was ready: {last}")
+        time.sleep(0.1)
+    raise RuntimeError(f"the worker did not log {WORKER_READY.decode()!r} within {timeout:.0f} s")
 
 
 def stop_process(p: subprocess.Popen, timeout: float = 40) -> None:

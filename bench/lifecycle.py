@@ -177,7 +177,7 @@ async def main(args) -> int:
     from worker import _dispatch_outbox, make_worker
     from workflows.engine import TemporalEngine
 
-    what_if = [f"--{k.replace('_', '-')}" for k in ("unsandboxed", "no_outbox") if getattr(args, k)]
+    what_if = [f"--{k.replace('_', '-')}" for k in ("unsandboxed", "no_outbox", "no_commit_watch") if getattr(args, k)]
     what_if += ["--bare-activities local"] if args.bare_activities == "local" else []
     common.header(f"lifecycle: {args.orders} orders × {args.rounds} rounds, concurrency {args.concurrency}, "
                   f"server state in {args.server_db}" + (f"; what-if {' '.join(what_if)}" if what_if else ""))
@@ -212,6 +212,9 @@ async def main(args) -> int:
                                  activities=BARE_ACTIVITIES,
                                  activity_executor=ThreadPoolExecutor(max_workers=16))
             stop = asyncio.Event()
+            from workflows.commits import watch
+            commits = asyncio.create_task(watch(db, client, stop)) if not args.no_commit_watch \
+                else asyncio.create_task(stop.wait())  # as worker.py: held notices released
             outbox = asyncio.create_task(_dispatch_outbox(OutboxDispatcher(db), stop)) if not args.no_outbox \
                 else asyncio.create_task(stop.wait())
             ours = lambda ph: ours_order(client, engine, ph)  # noqa: E731
@@ -237,6 +240,7 @@ async def main(args) -> int:
                         report(p)
                 stop.set()
                 await outbox
+                await commits
                 for kind, wid in LAST.items():
                     hist = await client.get_workflow_handle(wid).fetch_history()
                     size = sum(e.ByteSize() for e in hist.events)
@@ -279,6 +283,8 @@ if __name__ == "__main__":
                     "the engine's cost with local activities (what-if)")
     ap.add_argument("--unsandboxed", action="store_true", help="what-if: our worker without the workflow sandbox")
     ap.add_argument("--no-outbox", action="store_true", help="what-if: no outbox dispatcher in the worker")
+    ap.add_argument("--no-commit-watch", action="store_true",
+                    help="what-if: no commit watcher (held notices are never released)")
     ap.add_argument("--pyspy", metavar="DIR", help="sample this process (client + worker) with py-spy during "
                     "each measured phase; raw stacks to DIR/<phase>.txt (summarise with bench/profile_summary.py)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per phase")

@@ -65,6 +65,9 @@ class StepRecord(BaseModel):
     at: datetime
     detail: dict[str, Any] = Field(default_factory=dict)
     state: OrderState
+    # Written by a local activity in the workflow task whose started event id this is (None:
+    # a regular activity, run only once its command was committed). See hotline/commits.py.
+    wft: int | None = None
 
 
 class NotificationRequest(BaseModel):
@@ -80,6 +83,7 @@ class NotificationRequest(BaseModel):
     # not written to the workflow's history.)
     state: OrderState | None = None
     seq: int | None = None
+    wft: int | None = None  # as StepRecord.wft: the row is held until that workflow task commits
 
 
 class Strike(BaseModel):

@@ -21,9 +21,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hotline.contracts import NotificationRequest
-from hotline.models import mask_phone
+from hotline.masking import mask_phone, mask_text
 from hotline.store import Database
-from hotline.store.tables import OutboxRow, UnitRow
+from hotline.store.tables import OrderRow, OutboxRow, UnitRow
 
 log = logging.getLogger("hotline.outbox")
 # Backoff doubles up to 10 minutes: a receiver down for a day still gets its messages.
@@ -35,9 +35,18 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def enqueue(s: Session, req: NotificationRequest) -> bool:
-    """Insert the message unless its key is already there. True when newly written."""
-    if s.scalar(select(OutboxRow.id).where(OutboxRow.key == req.key)) is not None:
+def enqueue(s: Session, req: NotificationRequest, token: str | None = None) -> bool:
+    """Insert the message unless its key is already there. True when newly written.
+
+    A message written by a local activity (`req.wft` set, with its execution's `token`) is held
+    until that token is seen recorded in the order's history (hotline/commits.py). Written again
+    by a later attempt (the earlier one never committed, and the order took the same path
+    again), the held row is adopted by the later write."""
+    known = s.execute(select(OutboxRow.id, OutboxRow.wft, OutboxRow.status).where(OutboxRow.key == req.key)).first()
+    if known is not None:
+        if req.wft is not None and known.wft is not None and known.wft <= req.wft and known.status in ("held", "void"):
+            s.execute(OutboxRow.__table__.update().where(OutboxRow.id == known.id)
+                      .values(wft=req.wft, token=token, status="held"))
         return False
     if req.to == "petitioner":
         channel, recipient = "sms", req.petitioner_phone or ""
@@ -46,11 +55,12 @@ def enqueue(s: Session, req: NotificationRequest) -> bool:
         channel = "webhook" if unit is not None and unit.webhook_url else "inbox"
         recipient = req.to
     ts = now_utc()
+    held = req.wft is not None
     s.add(OutboxRow(key=req.key, channel=channel, recipient=recipient, kind=req.kind,
                     order_no=req.order_no, body={"subject": req.subject, **req.body},
-                    created_at=ts, next_attempt_at=ts,
-                    status="delivered" if channel == "inbox" else "pending",
-                    delivered_at=ts if channel == "inbox" else None))
+                    created_at=ts, next_attempt_at=ts, wft=req.wft, token=token,
+                    status="held" if held else "delivered" if channel == "inbox" else "pending",
+                    delivered_at=ts if channel == "inbox" and not held else None))
     s.flush()
     return True
 
@@ -60,14 +70,26 @@ class SmsAdapter(Protocol):
 
 
 class LoggingSmsAdapter:
-    """Default SMS gateway: logs the message (phone masked) and keeps it in `sent`."""
+    """Default SMS gateway: logs the message masked (hotline/masking.py: the phone, numbers and,
+    with a database to look the order up, the petitioner's name) and keeps it in `sent`."""
 
-    def __init__(self) -> None:
+    def __init__(self, db: Database | None = None) -> None:
+        self.db = db
         self.sent: list[tuple[str, str, str]] = []
+
+    def _name(self, key: str) -> str:
+        if self.db is None:
+            return ""
+        try:
+            with self.db.session() as s:
+                return s.scalar(select(OrderRow.petitioner_name).join(
+                    OutboxRow, OutboxRow.order_no == OrderRow.order_no).where(OutboxRow.key == key)) or ""
+        except Exception:  # a log line never stops a delivery
+            return ""
 
     def send(self, phone: str, text: str, key: str) -> str:
         self.sent.append((phone, text, key))
-        log.info("sms to %s: %s [%s]", mask_phone(phone), text, key)
+        log.info("sms to %s: %s [%s]", mask_phone(phone), mask_text(text, self._name(key), phone), key)
         return f"log-{len(self.sent)}"
 
 
@@ -79,7 +101,7 @@ class OutboxDispatcher:
     def __init__(self, db: Database, sms: SmsAdapter | None = None,
                  http: httpx.Client | None = None, default_secret: str | None = None) -> None:
         self.db = db
-        self.sms = sms or LoggingSmsAdapter()
+        self.sms = sms or LoggingSmsAdapter(db)
         self.http = http or httpx.Client(timeout=10)
         # Units get their own secret (POST /api/v1/units/{code}/webhook-secret); until then the
         # hotline-wide HOTLINE_WEBHOOK_SECRET signs their webhooks.

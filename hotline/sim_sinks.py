@@ -67,7 +67,7 @@ class BulkSink:
     def step(self, st: OrderState, seq: int, action: str, by: str, at: datetime, detail: dict) -> None:
         no = st.order_no
         self.rows[ActionRow].append({"order_no": no, "seq": seq, "action": action, "actor": by, "at": at,
-                                     "detail": detail})
+                                     "detail": detail, "wft": None, "confirmed": True})
         if action in ("dispatch", "redispatch"):
             self._dispatch = {"order_no": no, "seq": seq, "unit_code": st.owner, "dispatched_at": at,
                               "sign_by": st.deadlines.sign_by, "signed_at": None, "signed_on_time": None}

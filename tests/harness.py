@@ -63,9 +63,18 @@ async def running_worker(client: Client, db: Database, policy: str | Policy = "s
     queue = queue or f"q-{uuid.uuid4().hex[:8]}"
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     settings = load_settings({"HOTLINE_TASK_QUEUE": queue})
-    async with make_worker(client, db, settings, policy=pol, router=router(),
-                           calendar_overrides=calendar_overrides):
-        yield Harness(client, db, queue, pol, search_attributes)
+    import asyncio
+
+    from workflows.commits import watch
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch(db, client, stop, every=0.2, quiet=0.2))  # as worker.py runs it
+    try:
+        async with make_worker(client, db, settings, policy=pol, router=router(),
+                               calendar_overrides=calendar_overrides):
+            yield Harness(client, db, queue, pol, search_attributes)
+    finally:
+        stop.set()
+        await watcher
 
 
 def utc(*a) -> datetime:
@@ -105,12 +114,18 @@ async def fired_and_cancelled_timers(handle) -> tuple[list[str], list[str]]:
     started, fired, cancelled = {}, [], []
     for e in hist.events:
         if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
-            started[e.timer_started_event_attributes.timer_id] = e.user_metadata.summary.data.decode(errors="replace")
+            started[e.timer_started_event_attributes.timer_id] = summary_text(e)
         elif e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
             fired.append(started.get(e.timer_fired_event_attributes.timer_id, ""))
         elif e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED:
             cancelled.append(started.get(e.timer_canceled_event_attributes.timer_id, ""))
     return fired, cancelled
+
+
+def summary_text(event) -> str:
+    """An event's summary as stored (JSON text), opened with the suite's key ring."""
+    from tests.conftest import CODEC
+    return CODEC.open(event.user_metadata.summary).data.decode(errors="replace")
 
 
 def seed_order_numbers(db: Database) -> None:
@@ -127,3 +142,25 @@ def seed_order_numbers(db: Database) -> None:
     with db.session() as s:
         for d in (today - timedelta(days=1), today, today + timedelta(days=1)):
             s.merge(SequenceRow(day=d.strftime("%Y%m%d"), last=base))
+
+
+async def settled(db: Database, order_no: str, timeout: float = 20.0) -> None:
+    """Wait (real seconds) until the order has no write held for its workflow task's commit
+    (hotline/commits.py): its notices are then released to the outbox dispatcher."""
+    import asyncio
+    import time
+
+    from sqlalchemy import func, select
+
+    from hotline.store.tables import ActionRow, OutboxRow
+    end = time.monotonic() + timeout
+    while True:
+        with db.session() as s:
+            held = s.scalar(select(func.count()).select_from(OutboxRow).where(
+                OutboxRow.order_no == order_no, OutboxRow.status == "held")) + s.scalar(
+                select(func.count()).select_from(ActionRow).where(
+                    ActionRow.order_no == order_no, ActionRow.confirmed.is_(False)))
+        if not held:
+            return
+        assert time.monotonic() < end, f"{held} writes of {order_no} still held"
+        await asyncio.sleep(0.05)

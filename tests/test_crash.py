@@ -19,9 +19,9 @@ from sqlalchemy import select
 from hotline.contracts import Strike
 from hotline.models import CallbackAction, ContactAction, ReplyAction, SignAction, Stage
 from hotline.policy import load_policy
-from hotline.store.tables import OutboxRow, SupervisionEventRow
+from hotline.store.tables import ActionRow, OutboxRow, SupervisionEventRow
 from hotline.supervision import SupervisionInput
-from tests.harness import intake
+from tests.harness import intake, settled, summary_text
 from workflows.engine import TemporalEngine
 from workflows.supervision import DepartmentSupervisionWorkflow
 from workflows.work_order import WorkOrderWorkflow
@@ -72,13 +72,19 @@ async def test_worker_killed_mid_lifecycle_finishes_with_no_duplicate_notificati
         handle = dev_env.client.get_workflow_handle_for(WorkOrderWorkflow.run, f"order-{order_no}")
         final = await asyncio.wait_for(handle.result(), timeout=60)
         assert final.stage == Stage.closed
+        await settled(sqlite_db, order_no, timeout=60)  # the worker's watcher saw every task commit
     finally:
         _stop(w)
     with sqlite_db.session() as s:
         rows = s.scalars(select(OutboxRow).where(OutboxRow.order_no == order_no)).all()
+        steps = s.scalars(select(ActionRow).where(ActionRow.order_no == order_no).order_by(ActionRow.seq)).all()
     keys = Counter(r.key for r in rows)
     assert all(n == 1 for n in keys.values())
     assert Counter(r.kind for r in rows) == Counter({"dispatch": 1, "contact": 1, "reply": 2, "survey": 1})
+    # the reply notice written by the task that died was adopted by the task that committed
+    assert {r.status for r in rows} <= {"pending", "delivered"} and {r.key for r in rows} == {n.key for n in final.notices}
+    assert [(a.seq, a.action) for a in steps] == [(a.seq, a.action) for a in final.actions]
+    assert all(a.confirmed for a in steps)
 
 
 @pytest.mark.parametrize("point", ["ledger:criticism:before", "ledger:criticism"])
@@ -109,7 +115,7 @@ async def test_crash_around_recording_a_criticism_issues_exactly_one(dev_env, sq
         # the workflow decided one criticism: one recording of it in its history (no query needed)
         hist = await handle.fetch_history()
         decided = [e for e in hist.events if e.HasField("activity_task_scheduled_event_attributes")
-                   and e.user_metadata.summary.data.decode(errors="replace").startswith('"criticism:')]
+                   and summary_text(e).startswith('"criticism:')]
         assert len(decided) == 1
         assert len(crit) == 1 and sorted(d.recipient for d in docs) == sorted([unit, "LEADERSHIP"])
         await handle.terminate("test over")

@@ -20,6 +20,7 @@ from hotline.outbox import OutboxDispatcher, enqueue
 from hotline.store.tables import OutboxRow, UnitRow
 from hotline.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from tests.test_api import H, NAME, ORDER, PHONE, live_api, prepare
+from tests.harness import settled
 
 
 class Receiver:
@@ -150,6 +151,7 @@ async def test_workflow_webhooks_are_signed_once_per_fact_and_carry_no_petitione
                 r = await c.post(f"/api/v1/orders/{no}/{action}", headers=H(keys[who]), json=body)
                 assert r.status_code == 200, (action, r.text)
             assert r.json()["owner"] == "SWJ"
+            await settled(sqlite_db, no)  # each notice goes out once its workflow task committed
             d = OutboxDispatcher(sqlite_db)
             d.run_once()
             d.run_once()

@@ -50,7 +50,7 @@ class CalendarFollow:
 
     @workflow.signal
     async def calendar_changed(self, change: CalendarChange) -> None:
-        async with self._lock:
+        async with self._turn():
             await self._follow_calendar(change)
 
     async def _follow_calendar(self, change: CalendarChange) -> None:

@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from hotline.contracts import CalendarChange, StrikeReview, WorkOrderInput
 from hotline.supervision import SupervisionInput, supervision_workflow_id
 from hotline.engine import ActionRefused, OrderNotFound
-from hotline.models import ACTION_MODELS, IntakeRequest, OrderState, mask_name
+from hotline.models import ACTION_MODELS, IntakeRequest, OrderState
 from hotline.policy import Policy
 from workflows import search_attributes as sa
 from workflows.work_order import WorkOrderWorkflow
@@ -33,9 +33,14 @@ def order_workflow_id(order_no: str) -> str:
 
 
 def static_summary(order_no: str, req: IntakeRequest, owner: str) -> str:
-    # Free text by citizens can carry names; the summary uses only the title and masks nothing
-    # else because it names no petitioner data.
-    return f"{order_no} [{req.category.value}/{req.urgency.value}] {req.title} → {owner}"
+    """What the Temporal UI lists for the order: number, category, urgency and owner. Never the
+    title or any other free text: citizens' own words routinely carry names and phone numbers."""
+    return f"{order_no} [{req.category.value}/{req.urgency.value}] → {owner}"
+
+
+def static_details(req: IntakeRequest) -> str:
+    """The order's details in the Temporal UI: coded fields only, nothing about the petitioner."""
+    return f"channel {req.channel.value}, district {req.location.district or '-'}"
 
 
 def start_attributes(order_no: str, req: IntakeRequest, owner: str) -> TypedSearchAttributes:
@@ -70,12 +75,19 @@ class TemporalEngine:
             search_attributes=start_attributes(order_no, req, owner) if self.search_attributes else None,
             memo={"stage": "intake", "owner": owner},
             static_summary=static_summary(order_no, req, owner),
-            static_details=(f"petitioner {mask_name(req.petitioner.name)}, channel {req.channel.value}, "
-                            f"district {req.location.district or '-'}"),
+            static_details=static_details(req),
         )
         # One round trip: the server starts the order and holds the answer until it is dispatched.
-        return await self.client.execute_update_with_start_workflow(
-            WorkOrderWorkflow.dispatched, start_workflow_operation=start)
+        try:
+            return await self.client.execute_update_with_start_workflow(
+                WorkOrderWorkflow.dispatched, start_workflow_operation=start)
+        except BaseException:
+            # The start operation then carries the same error: read it, so it is not reported
+            # again as an exception nobody retrieved. The caller gets the one raised here.
+            fut = start._workflow_handle
+            if fut.done() and not fut.cancelled():
+                fut.exception()
+            raise
 
     async def query_state(self, order_no: str) -> OrderState:
         """The running workflow's own state, by query: for debugging and tests only."""

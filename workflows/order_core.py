@@ -46,7 +46,7 @@ SERIAL_LOCAL = "serial-local-activities"
 # Short activities that touch only our own database or compute: local when SERIAL_LOCAL holds.
 # Anything that calls another service (strikes and staff flags signal the supervision
 # workflow) stays a regular activity with its own task and retries.
-LOCAL_ACTIVITIES = frozenset({"record_step", "notify", "compute_deadlines", "recommend_return"})
+LOCAL_ACTIVITIES = frozenset({"record_step", "notify", "compute_deadlines", "recommend_return", "sync_read_model"})
 
 
 _UNSET = object()
@@ -84,7 +84,17 @@ class OrderCore:
         self._ready = False  # intake recorded and first dispatch notified
         self._published: dict[str, Any] = {}  # search attribute values last upserted
         self._memo: dict[str, Any] = {}  # memo values last upserted
+        self._dirty = False  # attributes/memo to publish when the action lets go (SERIAL_LOCAL)
         self._recipes: dict[str, list[DeadlineItem]] = {}  # how each deadline was computed (calendar_follow)
+
+    @workflow.signal
+    async def resync_read_model(self) -> None:
+        """The read model's last write came from a workflow task that never committed
+        (hotline/commits.py): write the order's state again, as it is. No audit step."""
+        async with self._turn():
+            await self._act("sync_read_model", StepRecord(
+                seq=self._seq, action="sync", by="system", at=self._now(), state=self.s, wft=self._wft()),
+                "read model written again (a task had not committed)")
 
     # ------------------------------------------------------------------ helpers
 
@@ -92,7 +102,18 @@ class OrderCore:
         """First thing the run does: fix, for the order's whole life, how it works."""
         self._serial = workflow.patched(SERIAL_LOCAL)
         if self._serial:
-            self.timers.guard = self._lock
+            self.timers.guard = self._turn
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """The order's lock, held for one action or follow-up; what it changed in the search
+        attributes and memo is published once, as it lets go (one upsert each per action, not
+        one per step: fewer events and visibility writes)."""
+        async with self._lock:
+            try:
+                yield
+            finally:
+                self._flush()
 
     @asynccontextmanager
     async def _exclusive(self, validate: Callable[[Any], None], arg: Any) -> AsyncIterator[None]:
@@ -105,12 +126,18 @@ class OrderCore:
         if not self._serial:  # orders started before SERIAL_LOCAL keep their old commands
             yield
             return
-        async with self._lock:
+        async with self._turn():
             validate(arg)
             yield
 
     def _now(self) -> datetime:
         return workflow.now()
+
+    def _wft(self) -> int | None:
+        """The workflow task a local activity's write belongs to (its started event id): the
+        write counts once that task is seen completed (hotline/commits.py). Regular activities
+        run only after their task committed: None."""
+        return workflow.info().get_current_history_length() if self._serial else None
 
     def _act(self, fn: str, arg, summary: str, result_type=None) -> Any:
         if self._serial and fn in LOCAL_ACTIVITIES:
@@ -127,11 +154,32 @@ class OrderCore:
         self.s.actions.append(rec)
         self._publish()
         await self._act("record_step", StepRecord(seq=rec.seq, action=action, by=by, at=rec.at,
-                                                  detail=rec.detail, state=self.s),
+                                                  detail=rec.detail, state=self.s, wft=self._wft()),
                         f"record {action} by {by}")
 
     def _publish(self) -> None:
-        """Keep search attributes and current details in step with the state."""
+        """Keep search attributes, memo and current details in step with the state (SERIAL_LOCAL
+        orders: the attributes and memo when the action lets go of the lock, `_flush`)."""
+        upcoming = self._next_deadline()
+        workflow.set_current_details(
+            f"**{self.s.order_no}** stage `{self.s.stage.value}`, owner `{self.s.owner}`"
+            + (f", co-handlers {', '.join(c.unit for c in self.s.co_handlers)}" if self.s.co_handlers else "")
+            + (f"\n\nnext deadline: {upcoming[0]} at {upcoming[1].isoformat()}" if upcoming else "")
+            + ("\n\n**OVERDUE** (督办)" if self.s.overdue else "")
+            + (f"\n\nnotices so far: {len(self.s.notices)}" if self.s.notices else "")
+        )
+        if self._serial:
+            self._dirty = True
+        else:
+            self._upsert_attributes()
+
+    def _flush(self) -> None:
+        if self._serial and self._dirty:
+            self._dirty = False
+            self._upsert_attributes()
+            self._publish_memo(self._next_deadline())
+
+    def _upsert_attributes(self) -> None:
         d = self.s.deadlines
         due = d.reply_by if self.s.stage not in (Stage.callback, Stage.closed) else d.answer_by
         updates = [
@@ -144,16 +192,6 @@ class OrderCore:
             self._published.update((u.key.name, u.value) for u in updates)
         if self.inp.search_attributes and updates:
             workflow.upsert_search_attributes(updates)
-        upcoming = self._next_deadline()
-        if self._serial:
-            self._publish_memo(upcoming)
-        workflow.set_current_details(
-            f"**{self.s.order_no}** stage `{self.s.stage.value}`, owner `{self.s.owner}`"
-            + (f", co-handlers {', '.join(c.unit for c in self.s.co_handlers)}" if self.s.co_handlers else "")
-            + (f"\n\nnext deadline: {upcoming[0]} at {upcoming[1].isoformat()}" if upcoming else "")
-            + ("\n\n**OVERDUE** (督办)" if self.s.overdue else "")
-            + (f"\n\nnotices so far: {len(self.s.notices)}" if self.s.notices else "")
-        )
 
     def _next_deadline(self) -> tuple[str, datetime] | None:
         """The next deadline the order is waiting on in its stage (not one already met)."""
@@ -207,7 +245,7 @@ class OrderCore:
         await self._act("notify", NotificationRequest(
             key=key, order_no=self.s.order_no, kind=kind, to=to, subject=subject, body=body,
             petitioner_phone=self.s.petitioner.phone if to == "petitioner" else None,
-            **({"state": self.s, "seq": self._seq} if self._serial else {}),
+            **({"state": self.s, "seq": self._seq, "wft": self._wft()} if self._serial else {}),
         ), f"{kind} to {to}: {subject}")
 
     async def _strike(self, kind: str, unit: str, fact: str, reason: str, provisional: bool = False) -> None:

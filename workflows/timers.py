@@ -5,7 +5,7 @@ in time the timer is cancelled (nothing fires, nothing is left in history but th
 when it does not, `fire` runs once. Re-arming (extension, reopen, redispatch) cancels the old
 wait; a fire already under way is never cancelled, so a notice is never cut in half.
 
-With a `guard` (the order's lock) a due follow-up waits for its turn like any action and checks
+With a `guard` (the order's turn: its lock) a due follow-up waits for its turn like any action and checks
 `done` again once it holds the lock: a clerk's reply that was being recorded when the deadline
 passed wins, and the follow-up does nothing. Cancelling a follow-up still waiting is safe.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from contextlib import AbstractAsyncContextManager
 from typing import Awaitable, Callable
 
 from temporalio import workflow
@@ -29,7 +30,7 @@ class DeadlineTimers:
         self._armed: dict[str, _Armed] = {}
         self._generation: dict[str, int] = {}
         self._firing: set[asyncio.Task] = set()
-        self.guard: asyncio.Lock | None = None
+        self.guard: Callable[[], AbstractAsyncContextManager] | None = None  # the order's turn
 
     def generation(self, name: str) -> int:
         return self._generation.get(name, 0)
@@ -54,7 +55,7 @@ class DeadlineTimers:
                 slot.firing = True
                 await fire(gen)
                 return
-            async with self.guard:
+            async with self.guard():
                 if done():
                     return
                 slot.firing = True

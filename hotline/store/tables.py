@@ -101,6 +101,11 @@ class OrderRow(Base):
     handling_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     state: Mapped[dict] = mapped_column(JSON, default=dict)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The workflow task (its started event id) whose local activity wrote this state; null when
+    # a regular activity did. A write from a later task wins over one from an earlier task whose
+    # commit failed (hotline/commits.py).
+    last_wft: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_token: Mapped[str | None] = mapped_column(String(40), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(TS)
 
 
@@ -108,7 +113,8 @@ class ActionRow(Base):
     """Audit log: who did what, when, why (one row per step, keyed by the order's step seq)."""
 
     __tablename__ = "actions"
-    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_actions_order_seq"),)
+    __table_args__ = (UniqueConstraint("order_no", "seq", name="uq_actions_order_seq"),
+                      Index("ix_actions_unconfirmed", "confirmed"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_no: Mapped[str] = mapped_column(String(32), index=True)
     seq: Mapped[int] = mapped_column(Integer)
@@ -116,6 +122,11 @@ class ActionRow(Base):
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(TS, index=True)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Written by a local activity in workflow task `wft` (its started event id), execution
+    # `token`: confirmed once that token is seen recorded in the order's history (hotline/commits.py).
+    wft: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    token: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class DispatchRow(Base):
@@ -202,6 +213,10 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(TS)
     delivered_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Written by a local activity in workflow task `wft`: status "held" until its `token` is seen
+    # recorded in the order's history, "void" if another execution's was (hotline/commits.py).
+    wft: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    token: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class ApiKeyRow(Base):

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from hotline.models import (
@@ -28,7 +27,9 @@ from hotline.calendar_admin import import_schedule
 from hotline.calendar_schedule import parse_schedule
 from hotline.contracts import CalendarChange
 from hotline.store import Database
+from workflows.codec import data_converter
 from tests.conftest import _binary
+from tests.histories.codec_keys import HISTORY_KEYS
 from tests.harness import intake, running_worker
 
 HERE = Path(__file__).parent
@@ -49,7 +50,7 @@ async def _save(h, order_no: str, name: str) -> None:
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=_binary("temporal-test-server"))
+        data_converter=data_converter(HISTORY_KEYS), test_server_existing_path=_binary("temporal-test-server"))
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{tmp}/h.db")
         db.migrate()

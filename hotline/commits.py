@@ -1,0 +1,87 @@
+"""What local activities wrote, held until the history records it.
+
+A local activity runs inside its workflow task: it writes the audit log, the read model and the
+outbox before the task's completion reaches the server. If the task never commits (the worker
+is killed, the server restarts, the task times out), the order goes on from its last committed
+point — usually the same way, sometimes another (a deadline fired meanwhile, or an action was
+lost and must be sent again). So each such write carries a token naming its execution, and the
+local activity returns that token, which the history records in the task's marker when — and
+only when — the task commits. A write counts once its token is seen there:
+
+- audit rows (`actions`) are confirmed, or deleted with their KPI rows when voided;
+- outbox rows stay "held" (never delivered) until confirmed, then go out; "void" otherwise —
+  nobody is told of a fact that did not happen;
+- if the read model's last write was voided, the order is asked to write its state again
+  (`resync`).
+
+A write is voided once the history has gone past the start of its workflow task (`wft`, that
+task's started event id) without recording its token. (Temporal writes a retried task's events
+only when it completes, under the same event ids: the task id alone cannot tell two attempts
+apart, the token can.) This module is the database side; workflows/commits.py reads histories.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from hotline.store import Database
+from hotline.store.tables import ActionRow, CallbackRow, DispatchRow, OrderRow, OutboxRow, ReturnRequestRow
+from hotline.outbox import now_utc
+
+
+def pending(db: Database, limit: int = 200, quiet: float = 0.0) -> dict[str, set[tuple[str, int]]]:
+    """Orders with writes still waiting: order_no → {(token, workflow task)}. With `quiet`, only
+    orders not written for that many seconds: an order in the middle of a burst of actions is
+    settled once, after it, with one read of its history."""
+    out: dict[str, set[tuple[str, int]]] = {}
+    cutoff = now_utc() - timedelta(seconds=quiet)
+    with db.session() as s:
+        for no, t, w in s.execute(select(ActionRow.order_no, ActionRow.token, ActionRow.wft)
+                                  .join(OrderRow, OrderRow.order_no == ActionRow.order_no)
+                                  .where(ActionRow.confirmed.is_(False), OrderRow.updated_at <= cutoff).limit(limit)):
+            out.setdefault(no, set()).add((t, w))
+        for no, t, w in s.execute(select(OutboxRow.order_no, OutboxRow.token, OutboxRow.wft)
+                                  .where(OutboxRow.status == "held", OutboxRow.created_at <= cutoff).limit(limit)):
+            if no is not None and w is not None:
+                out.setdefault(no, set()).add((t, w))
+    return out
+
+
+def decide(writes: set[tuple[str, int]], recorded: set[str], history_length: int) -> tuple[set[str], set[str]]:
+    """(confirmed, voided) tokens. A token the history recorded (a local activity's result)
+    stands. One it did not, once the history has gone past its task's start (the task
+    completed with another execution's results, or failed), never will. Otherwise: wait."""
+    confirmed, voided = set(), set()
+    for token, wft in writes:
+        if token in recorded:
+            confirmed.add(token)
+        elif history_length > wft:
+            voided.add(token)
+    return confirmed, voided
+
+
+def settle(db: Database, order_no: str, confirmed: set[str], voided: set[str]) -> bool:
+    """Apply the decisions. True when the read model came from a voided write (resync)."""
+    ts = now_utc()
+    with db.writer() as s:
+        if confirmed:
+            s.execute(ActionRow.__table__.update().where(ActionRow.order_no == order_no,
+                                                         ActionRow.token.in_(confirmed)).values(confirmed=True))
+            held = OutboxRow.__table__.update().where(OutboxRow.order_no == order_no, OutboxRow.status == "held",
+                                                      OutboxRow.token.in_(confirmed))
+            s.execute(held.where(OutboxRow.channel == "inbox").values(status="delivered", delivered_at=ts))
+            s.execute(held.where(OutboxRow.channel != "inbox").values(status="pending", next_attempt_at=ts))
+        if not voided:
+            return False
+        gone = ActionRow.__table__.c
+        seqs = list(s.scalars(select(gone.seq).where(gone.order_no == order_no, gone.confirmed.is_(False),
+                                                     gone.token.in_(voided))))
+        if seqs:
+            s.execute(ActionRow.__table__.delete().where(gone.order_no == order_no, gone.seq.in_(seqs)))
+            for t in (DispatchRow, ReturnRequestRow, CallbackRow):  # the KPI rows those steps wrote
+                s.execute(t.__table__.delete().where(t.order_no == order_no, t.seq.in_(seqs)))
+        s.execute(OutboxRow.__table__.update().where(OutboxRow.order_no == order_no, OutboxRow.status == "held",
+                                                     OutboxRow.token.in_(voided)).values(status="void"))
+        last = s.scalar(select(OrderRow.last_token).where(OrderRow.order_no == order_no))
+        return last in voided

@@ -1,0 +1,85 @@
+"""The Temporal side of hotline/commits.py: which local-activity writes did the history record?
+
+Each local activity of ours returns the token of its execution; the history records it in the
+task's marker only if the task committed. The watcher reads the order's history (never a
+query: nothing reaches the worker), one fetch per order per round, decodes the markers' results
+with the client's data converter (the payload codec included) and lets hotline/commits.py
+confirm or void each held write.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from hotline.commits import decide, pending, settle
+from hotline.store import Database
+
+log = logging.getLogger("hotline.commits")
+
+
+async def recorded_tokens(client: Client, workflow_id: str) -> tuple[set[str], int]:
+    """The tokens the order's history recorded as local-activity results, and its length."""
+    hist = await client.get_workflow_handle(workflow_id).fetch_history()
+    tokens: set[str] = set()
+    conv = client.data_converter
+    for e in hist.events:
+        if e.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+            continue
+        details = e.marker_recorded_event_attributes.details
+        if "result" not in details or not details["result"].payloads:
+            continue
+        try:
+            (value,) = await conv.decode(details["result"].payloads)
+        except Exception:  # not ours (a patch marker, an undecodable result): no token in it
+            continue
+        if isinstance(value, str) and value.startswith("tok:"):
+            tokens.add(value)
+    return tokens, len(hist.events)
+
+
+async def settle_round(db: Database, client: Client, concurrency: int = 8, quiet: float = 0.0) -> int:
+    """One pass over every order with held writes. Returns how many orders were settled."""
+    work = await asyncio.to_thread(pending, db, 200, quiet)
+    sem = asyncio.Semaphore(concurrency)
+    done = 0
+
+    async def one(order_no: str, writes: set[tuple[str, int]]) -> None:
+        nonlocal done
+        wid = f"order-{order_no}"
+        async with sem:
+            try:
+                recorded, length = await recorded_tokens(client, wid)
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                return
+            confirmed, voided = decide(writes, recorded, length)
+            if not (confirmed or voided):
+                return
+            resync = await asyncio.to_thread(settle, db, order_no, confirmed, voided)
+            done += 1
+            if voided:
+                log.warning("order %s: %d write(s) of a workflow task that never committed were voided",
+                            order_no, len(voided))
+            if resync:
+                await client.get_workflow_handle(wid).signal("resync_read_model")
+    await asyncio.gather(*(one(no, t) for no, t in work.items()))
+    return done
+
+
+async def watch(db: Database, client: Client, stop: asyncio.Event, every: float = 0.5, quiet: float = 1.0) -> None:
+    """The worker's loop: settle held writes until stopped (an order once quiet for `quiet`
+    seconds: a notice goes out a second or two after its action). An outage is retried."""
+    while not stop.is_set():
+        try:
+            await settle_round(db, client, quiet=quiet)
+        except Exception as exc:  # the database or the server away: try again soon
+            log.warning("commit watcher: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except asyncio.TimeoutError:
+            pass
