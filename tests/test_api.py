@@ -356,3 +356,23 @@ async def test_intake_errors_and_closed_orders_read_from_the_database(ts_env, sq
     async with api_client(create_app(sqlite_db, None, router())) as c:
         st = (await c.get(f"/api/v1/orders/{no}", headers=H(keys["ZJJ"]))).json()
         assert st["stage"] == "closed" and [a["action"] for a in st["actions"]][-1] == "close"
+
+
+async def test_a_department_reads_only_its_own_ledger_and_no_staff_referral(offline):
+    """Issue 13: any department key used to read another unit's ledger, staff referrals included."""
+    from datetime import datetime, timezone
+
+    from hotline.store.tables import SupervisionEventRow
+    app, keys, db = offline
+    year = datetime.now(timezone.utc).year
+    with db.session() as s:
+        for kind, key, detail in (("strike", "strike:SY1:never_signed:ZJJ:x", {"reason": "未签收"}),
+                                  ("staff_referral", "staff:SY1:ZJJ:李某", {"staff": "李某", "reason": "推诿"})):
+            s.add(SupervisionEventRow(key=key, unit_code="ZJJ", year=year, kind=kind, at=datetime.now(timezone.utc),
+                                      order_no="SY1", detail=detail))
+    async with api_client(app) as c:
+        assert_error(await c.get("/api/v1/units/ZJJ/supervision", headers=H(keys["SWJ"])), 403, "own ledger")
+        own = (await c.get("/api/v1/units/ZJJ/supervision", headers=H(keys["ZJJ"]))).json()
+        assert len(own["strikes"]) == 1 and own["referrals"] == [] and "李某" not in str(own)
+        admin = (await c.get("/api/v1/units/ZJJ/supervision", headers=H(keys["admin"]))).json()
+        assert [r["kind"] for r in admin["referrals"]] == ["staff_referral"]

@@ -80,12 +80,19 @@ async def list_units(request: Request, _: Principal = Depends(principal)) -> lis
 @router.get("/api/v1/units/{code}/supervision", response_model=Supervision,
             summary="a unit's ledger: strikes, notified criticisms, discipline referrals")
 async def supervision(request: Request, code: str = CODE, year: int | None = Query(default=None, ge=2000, le=2100),
-                      _: Principal = Depends(require("admin", "department"))) -> Supervision:
+                      p: Principal = Depends(require("admin", "department"))) -> Supervision:
+    """A department reads its own ledger only; staff referrals (a named staff member and the
+    order's evidence) only the hotline office reads."""
+    if p.role == "department" and p.unit != code:
+        raise ApiError(403, f"{p.unit} may read its own ledger only, not {code}'s")
     db = request.app.state.db
     with db.session() as s:
         if s.get(UnitRow, code) is None:
             raise ApiError(404, f"unit {code} not found")
-    return Supervision.model_validate(ledger_view(db, code, year))
+    view = ledger_view(db, code, year)
+    if p.role != "admin":
+        view["referrals"] = [r for r in view["referrals"] if r["kind"] != "staff_referral"]
+    return Supervision.model_validate(view)
 
 
 class StrikeReviewBody(BaseModel):
