@@ -73,3 +73,22 @@ def test_instants_come_back_in_utc_whatever_offset_they_were_written_with(any_db
         row = s.scalars(select(DispatchRow)).one()
         assert row.dispatched_at == cst and row.dispatched_at.utcoffset() == timedelta(0)
         assert row.sign_by == datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+
+
+def test_the_sqlite_files_are_readable_by_their_owner_only(tmp_path):
+    """Issue 13: the files holding petitioners' data and webhook secrets were mode 0644."""
+    import stat
+
+    from hotline.store import Database
+    path = tmp_path / "var" / "hotline.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    with db.session() as s:
+        s.execute(__import__("sqlalchemy").text("SELECT 1"))
+    files = [p for p in path.parent.iterdir() if p.name.startswith("hotline.db")]
+    assert path in files
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), {p.name: oct(p.stat().st_mode) for p in files}
+    db.dispose()
+    path.chmod(0o644)  # a file from before: tightened when opened again
+    Database(f"sqlite:///{path}").dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -1,6 +1,7 @@
 """Engine and session factory; migrations through Alembic, run programmatically."""
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -28,6 +29,18 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _private_file(path: Path) -> None:
+    """The database holds petitioners' names and phones and webhook secrets: readable by its
+    owner only (0600). SQLite gives its -wal and -shm files the same mode as the database."""
+    try:
+        if path.exists():
+            os.chmod(path, 0o600)
+        else:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # an empty file is an empty database
+    except OSError:  # not ours to change (a read-only mount): SQLite reports what matters
+        pass
+
+
 class Database:
     def __init__(self, url: str, echo: bool = False) -> None:
         self.url = url
@@ -36,6 +49,7 @@ class Database:
                 path = url.split("///", 1)[-1]
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    _private_file(Path(path))
                 self.engine: Engine = create_engine(url, echo=echo)
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             else:
