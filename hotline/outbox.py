@@ -93,8 +93,15 @@ class LoggingSmsAdapter:
         return f"log-{len(self.sent)}"
 
 
-def sign_body(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign_body(secret: str, body: bytes, at: int) -> str:
+    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`: the time is signed with the
+    body, so a captured delivery cannot be replayed later (hotline.webhooks.verify)."""
+    mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={at},v1={mac}"
+
+
+class NoWebhookSecret(RuntimeError):
+    pass
 
 
 class OutboxDispatcher:
@@ -103,9 +110,10 @@ class OutboxDispatcher:
         self.db = db
         self.sms = sms or LoggingSmsAdapter(db)
         self.http = http or httpx.Client(timeout=10)
-        # Units get their own secret (POST /api/v1/units/{code}/webhook-secret); until then the
-        # hotline-wide HOTLINE_WEBHOOK_SECRET signs their webhooks.
-        self.default_secret = default_secret or os.environ.get("HOTLINE_WEBHOOK_SECRET", "hotline-dev-secret")
+        # Units get their own secret (POST /api/v1/units/{code}/webhook-secret); until then a
+        # hotline-wide HOTLINE_WEBHOOK_SECRET, if configured, signs their webhooks. There is no
+        # built-in one: a unit with neither is not sent anything (a forged body would verify).
+        self.default_secret = default_secret or os.environ.get("HOTLINE_WEBHOOK_SECRET") or None
         self.last_claimed = 0  # rows the last run_once claimed: a full batch means more may be due
 
     def run_once(self, limit: int = 100) -> int:
@@ -170,9 +178,12 @@ class OutboxDispatcher:
                 body = json.dumps({"key": row.key, "kind": row.kind, "order_no": row.order_no,
                                    **row.body}, ensure_ascii=False, sort_keys=True).encode()
                 secret = (unit.webhook_secret if unit else None) or self.default_secret
+                if not secret:
+                    raise NoWebhookSecret(f"unit {row.recipient} has a webhook URL but no secret: set one with "
+                                          f"POST /api/v1/units/{row.recipient}/webhook-secret")
                 resp = self.http.post(unit.webhook_url, content=body, headers={
                     "Content-Type": "application/json",
-                    "X-Hotline-Signature": sign_body(secret, body),
+                    "X-Hotline-Signature": sign_body(secret, body, int(now_utc().timestamp())),
                     "X-Hotline-Delivery": row.key,
                 })
                 resp.raise_for_status()

@@ -106,9 +106,14 @@ def test_failing_receiver_is_retried_with_backoff_then_delivered_once(sqlite_db,
         assert [p["status"] for p in rx.posts] == [500, 500, 500, 200]
         assert {p["headers"][DELIVERY_HEADER] for p in rx.posts} == {req.key}
         for p in rx.posts:
-            expected = "sha256=" + hmac.new(b"whs_test", p["body"], hashlib.sha256).hexdigest()
-            assert p["headers"][SIGNATURE_HEADER] == expected and verify("whs_test", p["body"], expected)
-            assert not verify("another", p["body"], expected) and not verify("whs_test", p["body"] + b" ", expected)
+            sig = p["headers"][SIGNATURE_HEADER]
+            at = int(sig.split(",")[0].removeprefix("t="))
+            mac = hmac.new(b"whs_test", f"{at}.".encode() + p["body"], hashlib.sha256).hexdigest()
+            assert sig == f"t={at},v1={mac}" and verify("whs_test", p["body"], sig, now=at + 1)
+            assert not verify("another", p["body"], sig, now=at) and not verify("whs_test", p["body"] + b" ", sig, now=at)
+            # a captured delivery replayed later is refused (5 minutes of tolerance by default)
+            assert not verify("whs_test", p["body"], sig, now=at + 301)
+            assert not verify("whs_test", p["body"], f"t={at + 600},v1={mac}", now=at + 600)
         clock.now += timedelta(hours=1)
         assert d.run_once() == 0 and len(rx.posts) == 4
     assert clock.now - start < timedelta(hours=2)
@@ -182,6 +187,22 @@ async def test_workflow_webhooks_are_signed_once_per_fact_and_carry_no_petitione
         assert all(b["order_no"] == no and b["key"] for bodies in by_unit.values() for b in bodies)
 
 
-@pytest.mark.parametrize("sig", [None, "", "sha256=", "md5=abc"])
+@pytest.mark.parametrize("sig", [None, "", "sha256=", "md5=abc", "t=abc,v1=00", "t=1", "v1=00"])
 def test_verify_rejects_missing_or_foreign_signatures(sig):
     assert verify("s", b"{}", sig) is False
+
+
+def test_a_unit_without_a_secret_is_sent_nothing(sqlite_db, monkeypatch):
+    """Issue 13: with HOTLINE_WEBHOOK_SECRET unset, webhooks were signed with a literal default
+    secret, so a forged body verified. Now the delivery waits, saying why."""
+    monkeypatch.delenv("HOTLINE_WEBHOOK_SECRET", raising=False)
+    prepare(sqlite_db)
+    with Receiver() as rx:
+        hook(sqlite_db, "ZJJ", rx.url, secret=None)
+        req = NotificationRequest(key="SY1:dispatch:ZJJ:x", order_no="SY1", kind="dispatch", to="ZJJ", subject="x")
+        with sqlite_db.session() as s:
+            enqueue(s, req)
+        OutboxDispatcher(sqlite_db).run_once()
+        with sqlite_db.session() as s:
+            row = s.scalar(select(OutboxRow).where(OutboxRow.key == req.key))
+        assert rx.posts == [] and row.status == "pending" and "no secret" in row.last_error
