@@ -95,10 +95,11 @@ async def cmd_intake(args) -> None:
         req = IntakeRequest.model_validate(body)
     except ValidationError as exc:
         raise CliError(_pydantic(exc)) from None
+    from hotline.intake import IdempotencyConflict, scoped_key
     db = _db()
     try:
-        st = await intake_order(db, await _engine(), _router(db), req, args.idempotency_key)
-    except IntakeError as exc:
+        st = await intake_order(db, await _engine(), _router(db), req, scoped_key("cli", args.idempotency_key))
+    except (IntakeError, IdempotencyConflict) as exc:
         raise CliError(str(exc)) from None
     _print_state(st)
 

@@ -5,6 +5,7 @@ always maps to the same order number, whatever retries the caller makes.
 """
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -29,20 +30,42 @@ def _next_number(s, now: datetime) -> str:
     return f"SY{day}{row.last:06d}"
 
 
+class IdempotencyConflict(ValueError):
+    """The Idempotency-Key was used before, by the same caller, for another request."""
+
+
+def body_hash(req: IntakeRequest) -> str:
+    """What a retried request must repeat to get the same order back."""
+    return hashlib.sha256(req.model_dump_json().encode()).hexdigest()
+
+
+def scoped_key(scope: str, key: str | None) -> str | None:
+    """A caller's Idempotency-Key is its own: two API keys (or channels) never share an order."""
+    return f"{scope}:{key}" if key else None
+
+
 def reserve_order(db: Database, req: IntakeRequest, owner: str, idempotency_key: str | None,
                   now: datetime | None = None) -> tuple[str, bool]:
-    """Returns (order_no, created). With a known key, the earlier order and created=False."""
+    """Returns (order_no, created). With a known (scoped) key and the same body, the earlier
+    order and created=False; with another body, IdempotencyConflict and nothing changes."""
     now = now or datetime.now(timezone.utc)
+    digest = body_hash(req) if idempotency_key else None
     for _ in range(5):
         try:
             with db.session() as s:
                 if idempotency_key:
-                    found = s.scalar(select(OrderRow.order_no).where(OrderRow.idempotency_key == idempotency_key))
+                    found = s.execute(select(OrderRow.order_no, OrderRow.idempotency_hash)
+                                      .where(OrderRow.idempotency_key == idempotency_key)).first()
                     if found:
-                        return found, False
+                        if found.idempotency_hash not in (None, digest):
+                            raise IdempotencyConflict(
+                                f"Idempotency-Key already used for order {found.order_no} with another request "
+                                "body; use a new key for a new request")
+                        return found.order_no, False
                 order_no = _next_number(s, now)
                 s.add(OrderRow(
                     order_no=order_no, workflow_id=f"order-{order_no}", idempotency_key=idempotency_key,
+                    idempotency_hash=digest,
                     stage=Stage.intake.value, owner=owner, category=req.category.value,
                     urgency=req.urgency.value, channel=req.channel.value, title=req.title,
                     district=req.location.district, petitioner_name=req.petitioner.name,

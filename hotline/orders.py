@@ -34,7 +34,8 @@ def choose_owner(db: Database, router: Router, req: IntakeRequest) -> tuple[str,
 async def intake_order(db: Database, engine: OrderEngine, router: Router, req: IntakeRequest,
                        idempotency_key: str | None = None) -> OrderState:
     owner, reason, routing = choose_owner(db, router, req)
-    order_no, created = reserve_order(db, req, owner, idempotency_key)
+    order_no, created = reserve_order(db, req, owner, idempotency_key)  # IdempotencyConflict: nothing changed
+
     if not created:  # a retried intake: the same order, never a second workflow
         known = load_order(db, order_no)
         if known is not None and known.stage != Stage.intake:

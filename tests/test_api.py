@@ -286,10 +286,17 @@ async def test_same_idempotency_key_gives_one_order_and_one_workflow(ts_env, any
     async with live_api(ts_env.client, any_db) as (c, h):
         hdr = {**H(keys["intake"]), "Idempotency-Key": "call-20261126-0001"}
         first = await c.post("/api/v1/orders", headers=hdr, json=ORDER)
-        again = await c.post("/api/v1/orders", headers=hdr, json={**ORDER, "title": "重复提交"})
+        again = await c.post("/api/v1/orders", headers=hdr, json=ORDER)
         assert first.status_code == again.status_code == 201
         no = first.json()["order_no"]
         assert again.json()["order_no"] == no and again.json()["title"] == ORDER["title"]
+        # the same key with another body is refused, naming the order (Stripe's semantics)
+        assert_error(await c.post("/api/v1/orders", headers=hdr, json={**ORDER, "title": "重复提交"}), 409,
+                     "Idempotency-Key", no)
+        # another API key's key of the same name is its own: a new order
+        admin_hdr = {**H(keys["admin"]), "Idempotency-Key": "call-20261126-0001"}
+        mine = await c.post("/api/v1/orders", headers=admin_hdr, json=ORDER)
+        assert mine.status_code == 201 and mine.json()["order_no"] != no
         # concurrent retries of a new key, while its workflow is still starting
         hdr2 = {**H(keys["intake"]), "Idempotency-Key": "call-20261126-0002"}
         both = await asyncio.gather(*[c.post("/api/v1/orders", headers=hdr2, json=ORDER) for _ in range(3)])
@@ -303,9 +310,9 @@ async def test_same_idempotency_key_gives_one_order_and_one_workflow(ts_env, any
             first_run = history.events[0].workflow_execution_started_event_attributes.original_execution_run_id
             assert (await handle.describe()).run_id == first_run
         with any_db.session() as s:
-            assert s.scalar(select(func.count()).select_from(OrderRow)) == 2
+            assert s.scalar(select(func.count()).select_from(OrderRow)) == 3
         other = await _intake(c, keys)  # each key consumed exactly one order number
-        assert int(other["order_no"][-6:]) == int(no[-6:]) + 2
+        assert int(other["order_no"][-6:]) == int(no[-6:]) + 3
 
 
 async def test_lists_filter_and_paginate_from_the_read_model(ts_env, any_db):

@@ -92,3 +92,20 @@ def test_the_sqlite_files_are_readable_by_their_owner_only(tmp_path):
     path.chmod(0o644)  # a file from before: tightened when opened again
     Database(f"sqlite:///{path}").dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_an_idempotency_key_is_its_callers_and_bound_to_the_body(any_db):
+    """Issue 13: the same Idempotency-Key with another body returned the first order, across API
+    keys and channels (an Open311 POST got another citizen's order)."""
+    import pytest
+
+    from hotline.intake import IdempotencyConflict, reserve_order, scoped_key
+    from tests.harness import intake
+    a, b = intake(), intake(description="另一位市民反映的另一件事")
+    first, created = reserve_order(any_db, a, "ZJJ", scoped_key("key1", "k-1"))
+    assert created
+    assert reserve_order(any_db, a, "ZJJ", scoped_key("key1", "k-1")) == (first, False)  # a retry: same order
+    with pytest.raises(IdempotencyConflict, match=first):
+        reserve_order(any_db, b, "ZJJ", scoped_key("key1", "k-1"))  # same key, another body: refused
+    other, created = reserve_order(any_db, b, "ZJJ", scoped_key("open311:key2", "k-1"))
+    assert created and other != first  # another caller's key of the same name is its own

@@ -25,6 +25,7 @@ from hotline.models import (
     ACTION_MODELS, ADMIN_ACTIONS, DISTRICTS, Category, IntakeRequest, OrderState, PetitionerView, Stage,
     Strict, Urgency, mask_name, mask_phone, mask_text,
 )
+from hotline.intake import IdempotencyConflict, scoped_key
 from hotline.orders import IntakeError, intake_order
 from hotline.readmodel import load_order
 from hotline.routing import Router, RoutingResult
@@ -226,14 +227,12 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
         reject_nul(req.model_dump(mode="json"))
         if key:
             reject_nul(key, "Idempotency-Key")
-            with db.session() as s:
-                known = s.scalar(select(OrderRow).where(OrderRow.idempotency_key == key))
-            if known is not None and known.state and known.stage != Stage.intake.value:
-                return view(p, read_order(db, known.order_no))  # a replay: the same order, no second workflow
-        try:
-            st = await intake_order(db, engine, router, req, key)
+        try:  # the key is this API key's own, and bound to this body (a replay: the same order)
+            st = await intake_order(db, engine, router, req, scoped_key(f"key{p.key_id}", key))
         except IntakeError as exc:
             raise ApiError(422, str(exc)) from None
+        except IdempotencyConflict as exc:
+            raise ApiError(409, str(exc)) from None
         return view(p, st)
 
     @app.post("/api/v1/orders", status_code=201, response_model=OrderState, tags=["orders"],

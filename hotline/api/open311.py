@@ -28,6 +28,7 @@ from hotline.api.open311_models import (
 )
 from hotline.models import IntakeRequest, OrderState, Stage
 from hotline.masking import mask_text
+from hotline.intake import IdempotencyConflict, scoped_key
 from hotline.orders import IntakeError, intake_order
 from hotline.store.tables import OrderRow, UnitRow
 
@@ -271,13 +272,17 @@ async def create_request(request: Request, fmt: Fmt = FMT,
     engine, hub = request.app.state.engine, request.app.state.router
     if engine is None:
         raise Open311Error(503, "the workflow engine is not connected")
+    scoped = scoped_key(f"open311:key{p.key_id}", idempotency_key)  # never another caller's order
     try:
-        st = await intake_order(request.app.state.db, engine, hub, req, idempotency_key)
-    except IntakeError as exc:
-        if svc.unit is None:
-            raise Open311Error(400, f"{exc}; give attribute[district] or pick a specific service") from None
-        st = await intake_order(request.app.state.db, engine, hub, req.model_copy(update={"owner": svc.unit}),
-                                idempotency_key)
+        try:
+            st = await intake_order(request.app.state.db, engine, hub, req, scoped)
+        except IntakeError as exc:
+            if svc.unit is None:
+                raise Open311Error(400, f"{exc}; give attribute[district] or pick a specific service") from None
+            st = await intake_order(request.app.state.db, engine, hub, req.model_copy(update={"owner": svc.unit}),
+                                    scoped)
+    except IdempotencyConflict as exc:
+        raise Open311Error(409, str(exc)) from None
     owner = _unit_names(request).get(st.owner, st.owner)
     notice = f"已受理，工单号{st.order_no}，已转办{owner}办理。"
     return _out(request, [CreatedRequest(service_request_id=st.order_no, service_notice=notice)],

@@ -75,7 +75,9 @@ class OrderRow(Base):
     __table_args__ = (Index("ix_orders_kpi_replied", "replied_at", "owner", "replied_on_time", "dispatched_at"),)
     order_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     workflow_id: Mapped[str] = mapped_column(String(64))
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    # "<scope>:<Idempotency-Key>" (scope: the API key, or the CLI) and a hash of the request body
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    idempotency_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     stage: Mapped[str] = mapped_column(String(16), index=True)
     owner: Mapped[str] = mapped_column(String(16), index=True)
     category: Mapped[str] = mapped_column(String(16))
