@@ -200,7 +200,6 @@ async def replay_ms(client, workflow_id: str, n: int = 20) -> dict:
     replay worker's own start-up is not counted): sandboxed as the worker runs it, sandboxed
     with bytecode cached (what PYTHONDONTWRITEBYTECODE=1 prevents: the sandbox imports
     workflows/work_order.py afresh for every workflow instance), and unsandboxed."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
     from workflows.registry import WORKFLOWS
 
@@ -208,7 +207,8 @@ async def replay_ms(client, workflow_id: str, n: int = 20) -> dict:
     out: dict = {"events": len(hist.events)}
 
     async def timed(**extra) -> float:
-        rp = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, runtime=common.quiet_runtime(),
+        # the client's converter: the payloads are encrypted with its key ring
+        rp = Replayer(workflows=WORKFLOWS, data_converter=client.data_converter, runtime=common.quiet_runtime(),
                       **extra)
         await rp.replay_workflow(hist)  # warm-up
 

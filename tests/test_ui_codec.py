@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 
 import uvicorn
 from playwright.async_api import expect
