@@ -2,9 +2,8 @@
 `hotline.api.app:app`, wired to the database, Temporal and the catalogue in the database)."""
 from __future__ import annotations
 
-import logging
-
 from hotline.api.app import production_app
+from hotline.masking import configure_logging
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+configure_logging()  # every line masked: phone numbers, ID numbers, e-mail addresses
 app = production_app()

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from activities.registry import build_activities
 from hotline.catalogue import default_catalogue_path, load_catalogue
+from hotline.masking import configure_logging
 from hotline.outbox import OutboxDispatcher
 from hotline.policy import PolicyError, load_policy
 from hotline.routing import Router
@@ -103,7 +104,7 @@ def _warn_calendar(db: Database) -> None:
 
 
 async def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging()  # every line masked: phone numbers, ID numbers, e-mail addresses
     try:
         settings = load_settings()
         policy = load_policy(settings.policy)

@@ -101,6 +101,95 @@ def test_order_numbers_dates_and_amounts_are_left_alone(n, day, amount):
     assert mask_text(text, name="王小明") == text
 
 
+# ------------------------------------------------------------------ full-width and other forms
+
+# what a writer (or an input method) may put instead of an ASCII digit or separator
+WIDE = {**{str(d): chr(0xFF10 + d) for d in range(10)}, "-": "－", ".": "．", " ": "\u3000", "+": "＋",
+        "(": "（", ")": "）", "@": "＠", "X": "Ｘ"}
+DASHES = ["\u2010", "\u2013", "\u2014", "\u2212", "－"]
+
+
+@st.composite
+def widened(draw, written: str) -> str:
+    """`written` with any of its characters in full-width form, and dashes as any dash."""
+    out = []
+    for c in written:
+        if c == "-" and draw(st.booleans()):
+            out.append(draw(st.sampled_from(DASHES)))
+        elif c in WIDE and draw(st.booleans()):
+            out.append(WIDE[c])
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+@settings(max_examples=300)
+@given(FILLER, mobiles(), FILLER, st.data())
+def test_a_mobile_number_in_full_width_or_mixed_forms_is_masked(before, number, after, data):
+    digits, written = number
+    wide = data.draw(widened(written))
+    out = mask_text(f"{before}{wide}{after}")
+    assert digits not in digits_of(out) and wide not in out, out
+    assert mask_text(out) == out
+    assert out.startswith(before) and out.endswith(after), "text around it keeps its own characters"
+
+
+@settings(max_examples=200)
+@given(FILLER, landlines(), st.sampled_from(["", "转{e}", "转 {e}", "分机{e}", " ext. {e}", "#{e}", "-{e}"]),
+       st.integers(1, 99999), FILLER, st.data())
+def test_a_landline_with_an_extension_in_any_form_is_masked(before, number, ext, extension, after, data):
+    digits, written = number
+    wide = data.draw(widened(written + ext.format(e=extension)))
+    out = mask_text(f"{before}{wide}{after}")
+    assert digits not in digits_of(out), out
+    if ext:
+        assert not digits_of(out).endswith(digits[-4:] + str(extension)), out
+    assert mask_text(out) == out
+
+
+@settings(max_examples=200)
+@given(FILLER, id_numbers(), FILLER, st.data())
+def test_an_id_number_in_full_width_is_masked(before, number, after, data):
+    out = mask_text(f"{before}{data.draw(widened(number))}{after}")
+    assert number[6:14] not in digits_of(out), out
+    assert mask_text(out) == out
+
+
+@settings(max_examples=100)
+@given(FILLER, st.from_regex(r"[a-z][a-z0-9._]{2,12}", fullmatch=True), FILLER, st.data())
+def test_an_email_address_with_a_full_width_at_is_masked(before, local, after, data):
+    out = mask_text(f"{before}{data.draw(widened(local + '@163.com'))}{after}")
+    assert local not in out.lower() or len(local) < 3, out
+
+
+@settings(max_examples=100)
+@given(FILLER, NAMES, st.sampled_from(["\u3000", "・", "•", " · "]), FILLER)
+def test_the_name_spaced_with_wide_separators_is_masked(before, name, sep, after):
+    out = mask_text(f"{before}{sep.join(name)}{after}", name=name)
+    assert sep.join(name) not in out and "*" in out
+
+
+@settings(max_examples=200)
+@given(mobiles(), st.data())
+def test_the_petitioners_own_number_is_masked_however_both_are_written(number, data):
+    digits, written = number
+    phone = data.draw(widened(written))
+    text = data.draw(widened(f"回电{digits[:3]}-{digits[3:7]}-{digits[7:]}，本人{digits}"))
+    out = mask_text(text, phone=phone)
+    masked = digits[:3] + "****" + digits[-4:]
+    assert out == f"回电{masked}，本人{masked}", out
+
+
+def test_own_landline_is_masked_also_without_its_area_code():
+    out = mask_text("座机66661234，或０８９８　６６６６　１２３４转12", phone="0898-66661234")
+    assert "66661234" not in digits_of(out) and "6666" not in out and "６６６６" not in out, out
+
+
+def test_full_width_dates_and_order_numbers_are_left_alone():
+    text = "工单ＳＹ２０２６１１２６０００００１于２０２６－１１－２６　１０：３０受理，费用１２０元"
+    assert mask_text(text, name="王小明") == text
+
+
 def test_masked_order_state_hides_free_text_too():
     from tests.harness import intake
     from datetime import datetime, timezone
@@ -125,3 +214,32 @@ def test_the_sms_log_line_is_masked(sqlite_db, caplog):
         LoggingSmsAdapter().send("13855501234", "您的工单已办结：已告知本人，回电 138-5550-1234", "k1")
     assert "13855501234" not in caplog.text and "138-5550-1234" not in caplog.text
     assert "138****1234" in caplog.text
+
+
+def test_log_handlers_mask_every_record_and_its_traceback():
+    """worker.py and gateway.py log through handlers with the masking filter: a library's line
+    or an exception quoting what a citizen wrote is masked before it is written."""
+    import io
+
+    from hotline.masking import mask_log_handlers
+    out = io.StringIO()
+    logger = logging.getLogger("tests.masking.filter")
+    logger.propagate = False
+    handler = logging.StreamHandler(out)
+    logger.addHandler(handler)
+    try:
+        mask_log_handlers(logger)
+        mask_log_handlers(logger)  # once is enough: no second filter
+        assert len(handler.filters) == 1
+        logger.warning("gateway said %s for %s", "invalid number １３８－５５５０－１２３４", "wang@qq.com")
+        try:
+            raise ValueError("input_value='身份证460100199001011234 手机138.5550.1234'")
+        except ValueError:
+            logger.exception("activity failed")
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert "ValueError" in text and "Traceback" in text
+    for secret in ("１３８－５５５０－１２３４", "wang@qq.com", "460100199001011234", "19900101", "138.5550.1234"):
+        assert secret not in text, secret
+    assert "said invalid number 138****1234 for w***@qq.com" in text and "ValueError: input_value=" in text
