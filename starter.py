@@ -167,9 +167,9 @@ def cmd_units_import(args) -> None:
     from hotline.units import import_catalogue
     try:
         cat = load_catalogue(Path(args.file))
+        n = import_catalogue(_db(), cat)  # refused too when a webhook has no signing secret
     except CatalogueError as exc:
         raise CliError(f"{args.file} refused, nothing changed:\n{exc}") from None
-    n = import_catalogue(_db(), cat)
     print(f"imported {n} units from {args.file}")
 
 

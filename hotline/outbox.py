@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from hotline.contracts import NotificationRequest
 from hotline.masking import mask_phone, mask_text
+from hotline.sealed import is_sealed, sealed_key_id
 from hotline.store import Database
 from hotline.store.tables import OrderRow, OutboxRow, UnitRow
 
@@ -178,6 +179,10 @@ class OutboxDispatcher:
                 body = json.dumps({"key": row.key, "kind": row.kind, "order_no": row.order_no,
                                    **row.body}, ensure_ascii=False, sort_keys=True).encode()
                 secret = (unit.webhook_secret if unit else None) or self.default_secret
+                if is_sealed(secret):  # read back still sealed: its key has left the ring
+                    raise NoWebhookSecret(f"the webhook secret of unit {row.recipient} is sealed with key "
+                                          f"{sealed_key_id(secret)!r}, not in the key ring: put that key back or "
+                                          f"set a new secret with POST /api/v1/units/{row.recipient}/webhook-secret")
                 if not secret:
                     raise NoWebhookSecret(f"unit {row.recipient} has a webhook URL but no secret: set one with "
                                           f"POST /api/v1/units/{row.recipient}/webhook-secret")

@@ -5,9 +5,11 @@ An import replaces the whole registry in one transaction: a file is validated fi
 """
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import delete, func, select
 
-from hotline.catalogue import Catalogue, ResponsibilityEntry, Unit
+from hotline.catalogue import Catalogue, CatalogueError, ResponsibilityEntry, Unit
 from hotline.store import Database
 from hotline.store.tables import EntryRow, UnitRow
 
@@ -17,9 +19,26 @@ def units_loaded(db: Database) -> bool:
         return (s.scalar(select(func.count()).select_from(UnitRow)) or 0) > 0
 
 
+def unsigned_webhooks(cat: Catalogue, secrets: dict[str, str | None], env: dict | None = None) -> list[str]:
+    """A problem line for each unit given a `webhook_url` with no secret to sign its deliveries:
+    nothing would ever be sent to it (and there is no built-in secret to fall back on)."""
+    env = os.environ if env is None else env
+    if env.get("HOTLINE_WEBHOOK_SECRET"):
+        return []  # the deployment's secret signs every unit without its own
+    return [f"unit {u.code}: webhook_url {u.webhook_url} has no signing secret; import the unit without "
+            f"webhook_url, set its secret with POST /api/v1/units/{u.code}/webhook-secret, then import it "
+            f"with webhook_url (or set HOTLINE_WEBHOOK_SECRET for the whole hotline)"
+            for u in cat.units if u.webhook_url and not secrets.get(u.code)]
+
+
 def import_catalogue(db: Database, cat: Catalogue) -> int:
+    """Replace the registry with `cat`. Units keep their webhook secrets (re-sealed with the
+    ring's newest key); a unit with a webhook URL and no secret refuses the whole import."""
     with db.session() as s:
         secrets = {u.code: u.webhook_secret for u in s.scalars(select(UnitRow))}
+        problems = unsigned_webhooks(cat, secrets)
+        if problems:
+            raise CatalogueError(problems)
         s.execute(delete(EntryRow))
         s.execute(delete(UnitRow))
         s.flush()

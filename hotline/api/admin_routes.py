@@ -65,7 +65,7 @@ class WebhookSecret(BaseModel):
     unit: str
     secret: str
     header: str = "X-Hotline-Signature"
-    scheme: str = "sha256=<hex HMAC-SHA256 of the raw body>"
+    scheme: str = "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.\" + the raw body>"
 
 
 @router.get("/api/v1/units", response_model=list[UnitOut], summary="the unit registry")
@@ -153,7 +153,11 @@ async def import_units(request: Request, _: Principal = Depends(require("admin")
         raise ApiError(422, "catalogue rejected, 1 problem(s); nothing changed", code="invalid_catalogue",
                        details=[f"line {line}: {str(exc).splitlines()[0]}"]) from None
     new_router = await asyncio.to_thread(Router, cat)  # built before anything is written
-    n = await asyncio.to_thread(import_catalogue, request.app.state.db, cat)
+    try:
+        n = await asyncio.to_thread(import_catalogue, request.app.state.db, cat)
+    except CatalogueError as exc:  # a webhook with no signing secret: refused at configuration time
+        raise ApiError(422, f"catalogue rejected, {len(exc.errors)} problem(s); nothing changed",
+                       code="invalid_catalogue", details=exc.errors) from None
     request.app.state.router = new_router
     log.info("catalogue imported: %d units", n)
     return ImportResult(imported=n, units=cat.codes)

@@ -12,6 +12,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from hotline.sealed import SealedString
+
 
 class Base(DeclarativeBase):
     pass
@@ -53,7 +55,8 @@ class UnitRow(Base):
     districts: Mapped[list] = mapped_column(JSON, default=list)
     webhook_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
     places: Mapped[list] = mapped_column(JSON, default=list)
-    webhook_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # sealed with the key ring (hotline/sealed.py): a copy of the database cannot sign deliveries
+    webhook_secret: Mapped[str | None] = mapped_column(SealedString("webhook_secret"), nullable=True)
 
 
 class EntryRow(Base):
