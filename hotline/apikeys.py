@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from hotline.actor import Actor
 from hotline.store import Database
 from hotline.store.tables import ApiKeyRow
 
@@ -28,12 +29,20 @@ class Principal:
     key_id: int
 
     @property
-    def actor(self) -> str:
-        """The `by` of actions taken with this key."""
+    def acting_as(self) -> Actor | None:
+        """The typed actor of actions taken with this key: its unit, or the named admin. Intake
+        keys take no actions on orders."""
         if self.role == "department":
-            return self.unit
-        actor = f"admin:{self.label or self.key_id}" if self.role == "admin" else f"intake:{self.key_id}"
-        return actor[:64]  # the `by` of an action is at most 64 characters
+            return Actor.of_unit(self.unit)
+        if self.role == "admin":
+            return Actor.of_admin(self.label or str(self.key_id))
+        return None
+
+    @property
+    def actor(self) -> str:
+        """Who did it, as recorded: the `by` of actions, the author of imports and reviews."""
+        acting = self.acting_as
+        return str(acting) if acting is not None else f"intake:{self.key_id}"
 
 
 def _hash(key: str) -> str:

@@ -10,7 +10,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+
+from hotline.actor import parse_actor
 
 from hotline.masking import mask_name, mask_phone, mask_text, mask_value  # noqa: F401  (re-exported)
 
@@ -110,12 +112,19 @@ class IntakeRequest(Strict):
 
 
 # ---------------------------------------------------------------- actions (update payloads)
-# `by` is the acting party, filled in by the gateway/CLI from the authenticated key:
-# a unit code for departments, "admin:<name>" / "hotline" for the hotline office.
+# `by` is the acting party, filled in by the gateway/CLI from the authenticated key: a typed
+# actor (hotline/actor.py) carried as its plain string, a unit code or "admin:<name>" ("HOTLINE"
+# in older orders). Numbers and booleans are strict: "5" is not 5, "true" is not true.
 
 
 class Action(Strict):
     by: str = Field(min_length=1, max_length=64)
+
+    @field_validator("by")
+    @classmethod
+    def _actor(cls, v: str) -> str:
+        parse_actor(v)  # a unit code or a named admin, never any text that merely looks like one
+        return v
 
 
 class SignAction(Action):
@@ -149,7 +158,7 @@ class CoHandlerDoneAction(Action):
 
 
 class ExtensionRequestAction(Action):
-    days: int = Field(ge=1, le=30, description="working days")
+    days: StrictInt = Field(ge=1, le=30, description="working days")
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -177,12 +186,12 @@ class ReturnReviewAction(Action):
 
 class ReplyAction(Action):
     result: str = Field(min_length=1, max_length=4000)
-    resolved: bool
+    resolved: StrictBool
 
 
 class CallbackAction(Action):
-    answered: bool
-    resolved: bool | None = None
+    answered: StrictBool
+    resolved: StrictBool | None = None
     satisfaction: Satisfaction | None = None
 
 

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from hotline import transitions
+    from hotline.actor import ActorError, parse_actor
     from hotline.contracts import (
         DeadlineItem, DeadlineRequest, DeadlineResult, NotificationRequest, StaffFlag, StepRecord,
         Strike, WorkOrderInput, ReturnRecommendation, ReturnRecommendationRequest,
@@ -57,7 +58,12 @@ def _reject(message: str, kind: str = "InvalidAction") -> ApplicationError:
 
 
 def is_admin(by: str) -> bool:
-    return by == "HOTLINE" or by.startswith("admin")
+    """A named admin ("admin:<name>") or the hotline office, by the actor's kind: never by how the
+    text begins ("administrator-spoof" is no actor at all)."""
+    try:
+        return parse_actor(by).is_admin
+    except ActorError:
+        return False
 
 
 class OrderCore:

@@ -16,6 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from hotline import transitions
+    from hotline.actor import ActorError, parse_actor
     from hotline.contracts import (
         DeadlineItem, ReturnRecommendation, ReturnRecommendationRequest, StaffFlag, WorkOrderInput,
     )
@@ -69,12 +70,16 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
             t = transitions.check(action, self.s.stage)
         except transitions.TransitionError as exc:
             raise _reject(str(exc)) from None
-        if t.actor == "owner" and by != self.s.owner:
+        try:  # typed: a unit acts as owner or co-handler, an admin only as the hotline office
+            unit = parse_actor(by).unit
+        except ActorError as exc:
+            raise _reject(str(exc), "Forbidden") from None
+        if t.actor == "owner" and unit != self.s.owner:
             raise _reject(f"only the owner {self.s.owner} may {action} order {self.s.order_no}; "
                           f"{by} may not", "Forbidden")
         if t.actor == "admin" and not is_admin(by):
             raise _reject(f"only the hotline office may {action}; {by} may not", "Forbidden")
-        if t.actor == "co_handler" and by not in {c.unit for c in self.s.co_handlers}:
+        if t.actor == "co_handler" and unit not in {c.unit for c in self.s.co_handlers}:
             raise _reject(f"{by} is not a co-handler of order {self.s.order_no}", "Forbidden")
 
     # ------------------------------------------------------------------ sign, contact
