@@ -232,6 +232,8 @@ def load_catalogue(path_or_text: str | os.PathLike) -> Catalogue:
         line = mark.line + 1 if mark is not None else 0
         problem = getattr(exc, "problem", None) or str(exc)
         raise CatalogueError([f"line {line}: YAML syntax error: {problem}"]) from exc
+    except RecursionError:  # thousands of nested [ or {: the parser recurses once per level
+        raise CatalogueError(["line 1: not valid YAML: nested too deeply"]) from None
     finally:
         if loader is not None:
             loader.dispose()

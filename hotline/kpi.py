@@ -123,10 +123,9 @@ def _instant(value, tz: ZoneInfo, name: str) -> datetime:
             raise KpiError(f"{name}={value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
     else:
         raise KpiError(f"{name} is missing: give a date such as 2026-01-01")
-    t = t.replace(tzinfo=tz) if t.tzinfo is None else t.astimezone(tz)
-    if not 2000 <= t.year <= 2100:
+    if not 2000 <= t.year <= 2100:  # before any arithmetic: year 1 at +14:00 has no UTC instant
         raise KpiError(f"{name}={value!r} is out of range (years 2000-2100)")
-    return t
+    return t.replace(tzinfo=tz) if t.tzinfo is None else t.astimezone(tz)
 
 
 def make_period(frm, to, tz: str | ZoneInfo = "Asia/Shanghai") -> Period:

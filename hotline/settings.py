@@ -119,6 +119,59 @@ def load_settings(env: dict | None = None) -> Settings:
     )
 
 
+@dataclass(frozen=True)
+class Rate:
+    """A token bucket: `per_second` tokens flow in, at most `burst` are held (a burst's size)."""
+    per_second: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one caller may send (issue 13): bodies, JSON nesting, request rates. `None`: no limit."""
+    max_body: int = 256 * 1024  # bytes of a request body (larger documents name their own limit)
+    max_json_depth: int = 32
+    per_ip: Rate | None = Rate(100, 400)  # every request of one client address
+    open311_per_ip: Rate | None = Rate(50, 200)  # the public Open311 endpoints, per address
+    per_key: Rate | None = Rate(50, 200)  # requests of one API key
+    auth_failures: Rate | None = Rate(1, 200)  # wrong keys from one address, then it waits
+
+
+_RATE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)/(?P<unit>s|min|h)(?::(?P<burst>\d+))?$")
+_PER = {"s": 1, "min": 60, "h": 3600}
+
+
+def _rate(env: dict, name: str, default: Rate | None) -> Rate | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if raw == "off":
+        return None
+    m = _RATE.match(raw)
+    if not m or float(m.group("n")) <= 0:
+        raise SettingsError(f"{name}={raw!r} is malformed: expected e.g. 100/s, 30/min:200 (rate[:burst]) or off")
+    n = float(m.group("n"))
+    burst = int(m.group("burst") or max(1, round(n)))
+    if burst < 1:
+        raise SettingsError(f"{name}={raw!r}: the burst must be at least 1")
+    return Rate(n / _PER[m.group("unit")], burst)
+
+
+def load_limits(env: dict | None = None) -> Limits:
+    """HOTLINE_MAX_BODY (bytes), HOTLINE_MAX_JSON_DEPTH, and rates as `N/s|min|h[:burst]` or `off`:
+    HOTLINE_RATE_PER_IP, HOTLINE_RATE_OPEN311, HOTLINE_RATE_PER_KEY, HOTLINE_RATE_AUTH_FAILURES."""
+    env = dict(os.environ if env is None else env)
+    d = Limits()
+    return Limits(
+        max_body=_count(env, "HOTLINE_MAX_BODY", d.max_body, 1024, 1 << 30),
+        max_json_depth=_count(env, "HOTLINE_MAX_JSON_DEPTH", d.max_json_depth, 2, 1000),
+        per_ip=_rate(env, "HOTLINE_RATE_PER_IP", d.per_ip),
+        open311_per_ip=_rate(env, "HOTLINE_RATE_OPEN311", d.open311_per_ip),
+        per_key=_rate(env, "HOTLINE_RATE_PER_KEY", d.per_key),
+        auth_failures=_rate(env, "HOTLINE_RATE_AUTH_FAILURES", d.auth_failures),
+    )
+
+
 def load_codec_keys(env: dict | None = None):
     """The payload-encryption key ring (hotline/keyring.py), as a SettingsError when missing."""
     from hotline import keyring

@@ -16,13 +16,16 @@ from pydantic import BaseModel, Field, create_model
 from sqlalchemy import func, select
 
 from hotline import transitions
-from hotline.api import admin_routes, calendar_routes, codec_routes, errors, kpi_routes, open311
+from hotline.api import admin_routes, calendar_routes, codec_routes, errors, kpi_routes, open311, wire
+from hotline.api.guard import Guard
+from hotline.api.throttle import KeyThrottle
 from hotline.api.auth import principal, require
 from hotline.api.errors import ApiError, reject_nul
 from hotline.apikeys import Principal
+from hotline.bounds import co_handler_due_problem
 from hotline.engine import ActionRefused, OrderEngine, OrderNotFound
 from hotline.models import (
-    ACTION_MODELS, ADMIN_ACTIONS, DISTRICTS, Category, IntakeRequest, OrderState, PetitionerView, Stage,
+    ACTION_MODELS, ADMIN_ACTIONS, DISTRICTS, Category, Channel, IntakeRequest, OrderState, PetitionerView, Stage,
     Strict, Urgency, mask_name, mask_phone, mask_text,
 )
 from hotline.intake import IdempotencyConflict, scoped_key
@@ -30,6 +33,7 @@ from hotline.orders import IntakeError, intake_order
 from hotline.readmodel import load_order
 from hotline.routing import Router, RoutingResult
 from hotline.store import Database
+from hotline.settings import Limits, load_limits
 from hotline.store.tables import OrderRow, UnitRow
 
 log = logging.getLogger("hotline.api")
@@ -134,6 +138,14 @@ def _check_units(db: Database, action: str, data: dict) -> None:
             raise ApiError(422, f"{field}: {code!r} is not a unit that can take work orders")
 
 
+def _check_dates(body: BaseModel | None) -> None:
+    """Dates of a body within their window, before the workflow does any arithmetic with them."""
+    for i, c in enumerate(getattr(body, "co_handlers", None) or []):
+        problem = co_handler_due_problem(c.due)
+        if problem:
+            raise ApiError(422, f"co_handlers.{i}.due: {problem}")
+
+
 def _engine(request: Request) -> OrderEngine:
     if request.app.state.engine is None:
         raise ApiError(503, "the workflow engine is not connected")
@@ -178,14 +190,18 @@ class DropBlankQuery:
 
 
 def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
-               lifespan: Callable | None = None, codec=None, ui_origins: tuple[str, ...] = ()) -> FastAPI:
-    """`codec` (a PayloadCodec) serves /codec/* to admins, with CORS for `ui_origins`."""
+               lifespan: Callable | None = None, codec=None, ui_origins: tuple[str, ...] = (),
+               limits: Limits | None = None) -> FastAPI:
+    """`codec` (a PayloadCodec) serves /codec/* to admins, with CORS for `ui_origins`; `limits`
+    (default: from the environment, hotline.settings.load_limits) bound bodies and rates."""
     app = FastAPI(title="12345 Hotline work orders", version="1.0",
                   description="First-contact responsibility (首接责任制) on durable workflows. "
                               "Send the key in `X-API-Key`; errors are `{\"error\": {\"code\", \"message\"}}`.",
                   lifespan=lifespan)
     app.state.db, app.state.engine, app.state.router = db, engine, router
     app.state.codec, app.state.ui_origins = codec, frozenset(ui_origins)
+    limits = limits or load_limits()
+    app.state.key_throttle = KeyThrottle(limits)
     app.add_middleware(DropBlankQuery)
 
     async def calendar_imported(year: int, notice: str, by: str) -> None:
@@ -198,6 +214,10 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
             raise RuntimeError(f"{len(failed)} orders were not told")
     app.state.calendar_imported = calendar_imported
     errors.install(app)
+    # Outermost, so floods and oversized bodies are refused before any route or key lookup.
+    app.add_middleware(Guard, limits=limits, larger={"/codec/": codec_routes.MAX_BODY,
+                                                     "/api/v1/units/import": admin_routes.MAX_CATALOGUE_BYTES})
+    wire.install()  # malformed request lines, answered by the server itself, in the error shape too
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -241,6 +261,9 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
                      idempotency_key: str | None = Header(
                          default=None, min_length=1, max_length=128,
                          description="same key → same order and no second workflow")) -> OrderState:
+        if req.channel == Channel.open311:  # the route sets it: only /open311/ makes open311 orders
+            raise ApiError(422, "channel: 'open311' is set by the Open311 endpoint only; "
+                                "record how the citizen reached the hotline: phone, web, app or wechat")
         return await _intake(req, p, idempotency_key, _engine(request), _router(request))
 
     @app.get("/api/v1/orders/{order_no}", response_model=OrderState, tags=["orders"],
@@ -274,6 +297,7 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
         data = body.model_dump() if body is not None else {}
         reject_nul(data)
         _check_units(db, action, data)
+        _check_dates(body)
         payload = ACTION_MODELS[action].model_validate({**data, "by": p.actor})
         engine = _engine(request)
         current = read_order(db, order_no)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from fastapi import Depends, Header, Request
 
 from hotline.api.errors import ApiError
-from hotline.apikeys import Principal, verify_key
+from hotline.api.throttle import checked_key
+from hotline.apikeys import Principal
 
 KEY_HEADER = "X-API-Key"
 
@@ -16,7 +17,7 @@ KEY_HEADER = "X-API-Key"
 def authenticate(request: Request, key: str | None) -> Principal:
     if not key:
         raise ApiError(401, f"missing {KEY_HEADER} header")
-    p = verify_key(request.app.state.db, key)
+    p = checked_key(request, key)  # rate per key; wrong keys count against the address
     if p is None:
         raise ApiError(401, "unknown or revoked API key")
     return p

@@ -22,7 +22,8 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payloads
 
 from hotline.api.errors import body as error_body
-from hotline.apikeys import Principal, verify_key
+from hotline.api.throttle import checked_key
+from hotline.apikeys import Principal
 
 log = logging.getLogger("hotline.api")
 router = APIRouter(prefix="/codec", tags=["codec"])
@@ -63,7 +64,7 @@ def _admin(request: Request) -> tuple[Principal | None, JSONResponse | None, dic
     if not key:
         return None, _error(401, "unauthorized", "sign in at /codec/login or send an admin key "
                             "(X-API-Key or Authorization: Bearer)", cors), cors
-    p = verify_key(request.app.state.db, key)
+    p = checked_key(request, key)
     if p is None:
         return None, _error(401, "unauthorized", "unknown or revoked API key", cors), cors
     if p.role != "admin":
@@ -132,7 +133,7 @@ async def login_page() -> HTMLResponse:
 async def login(request: Request) -> HTMLResponse:
     raw = await request.body()
     key = (parse_qs(raw[:4096].decode("utf-8", "replace")).get("key") or [""])[0].strip()
-    p = verify_key(request.app.state.db, key) if key else None
+    p = checked_key(request, key) if key else None
     if p is None or p.role != "admin":
         msg = "密钥无效或不是管理员密钥。" if key else "请输入密钥。"
         return HTMLResponse(_PAGE.format(message=html.escape(msg)), status_code=401)

@@ -17,16 +17,16 @@ log = logging.getLogger("hotline.api")
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_input",
-         503: "unavailable"}
+         429: "rate_limited", 503: "unavailable"}
 OPEN311_PREFIX = "/open311/"
 
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, code: str | None = None,
-                 details: list[str] | None = None) -> None:
+                 details: list[str] | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.code = status, message, code or CODES.get(status, "error")
-        self.details = details
+        self.details, self.headers = details, headers
 
 
 class Open311Error(Exception):
@@ -88,16 +88,58 @@ def _is_json_syntax(exc: RequestValidationError) -> bool:
 
 
 def open311_response(request: Request, status: int, description: str) -> Response:
-    from hotline.api.open311 import render  # the format (json/xml) follows the path's suffix
-    return render(request.url.path, [{"code": status, "description": description}], status, root="errors")
+    return error_response(request.url.path, status, description)
+
+
+def error_response(path: str, status: int, message: str, headers: dict[str, str] | None = None,
+                   code: str | None = None, details: list[str] | None = None) -> Response:
+    """The error in the shape the path speaks: GeoReport's under /open311/, ours elsewhere."""
+    if path.startswith(OPEN311_PREFIX):
+        from hotline.api.open311 import render  # the format (json/xml) follows the path's suffix
+        resp = render(path, [{"code": status, "description": message}], status, root="errors")
+        resp.headers.update(headers or {})
+        return resp
+    return JSONResponse(body(code or CODES.get(status, "error"), message, details), status_code=status,
+                        headers=headers)
+
+
+class CatchAll:
+    """The last resort: an unexpected exception becomes one 503 line and the connection stays
+    usable. (Starlette's own catch-all answers, then re-raises, and the server drops the
+    connection without a `Connection: close`.)"""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            path = scope.get("path", "")
+            # The caller gets one line; the log never gets the petitioner's data.
+            # Only the exception's type at ERROR: messages of drivers and validators can quote input.
+            log.error("unexpected error on %s %s: %s", scope.get("method"), path, type(exc).__name__)
+            log.debug("unexpected error details", exc_info=exc)
+            await error_response(path, 503, "the service could not complete the request; try again")(
+                scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
+    app.add_middleware(CatchAll)
+
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError):
-        if request.url.path.startswith(OPEN311_PREFIX):
-            return open311_response(request, exc.status, exc.message)
-        return JSONResponse(body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return error_response(request.url.path, exc.status, exc.message, exc.headers, exc.code, exc.details)
 
     @app.exception_handler(Open311Error)
     async def _open311(request: Request, exc: Open311Error):
@@ -113,18 +155,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        if request.url.path.startswith(OPEN311_PREFIX):
-            return open311_response(request, exc.status_code, str(exc.detail))
-        return JSONResponse(body(CODES.get(exc.status_code, "error"), str(exc.detail)),
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        # The caller gets one line; the log never gets the petitioner's data.
-        # Only the exception's type at ERROR: messages of drivers and validators can quote input.
-        log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-        log.debug("unexpected error details", exc_info=exc)
-        msg = "the service could not complete the request; try again"
-        if request.url.path.startswith(OPEN311_PREFIX):
-            return open311_response(request, 503, msg)
-        return JSONResponse(body("unavailable", msg), status_code=503)
+        return error_response(request.url.path, exc.status_code, str(exc.detail), getattr(exc, "headers", None))

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from hotline.api.auth import KEY_HEADER, authenticate
+from hotline.bounds import year_problem
 from hotline.api.errors import Open311Error, describe
 from hotline.api.open311_models import (
     CATEGORY_NAMES, CreatedRequest, Discovery, PostForm, Service, ServiceDefinition, ServiceRequest, services_of,
@@ -164,6 +165,8 @@ def _unit_names(request: Request) -> dict[str, str]:
 def _bound(dt: datetime | None, name: str) -> datetime | None:
     if dt is None:
         return None
+    if year_problem(dt):
+        raise Open311Error(400, f"{name}: {year_problem(dt)}")
     try:
         return (dt if dt.tzinfo else dt.replace(tzinfo=TZ)).astimezone(timezone.utc)
     except (OverflowError, ValueError):
