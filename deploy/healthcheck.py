@@ -39,7 +39,9 @@ async def _pollers(address: str, namespace: str, task_queue: str) -> list[str]:
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
     from temporalio.client import Client
 
-    client = await Client.connect(address, namespace=namespace)
+    from hotline.temporal_tls import load_tls
+
+    client = await Client.connect(address, namespace=namespace, tls=load_tls() or False)  # mTLS as the worker
     identities: list[str] = []
     for kind in (
         TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,

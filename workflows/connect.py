@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from hotline.keyring import KeyRing
 from hotline.settings import Settings, SettingsError, load_codec_keys
+from hotline.temporal_tls import load_tls
 from workflows.codec import data_converter
 
 
@@ -16,8 +17,11 @@ async def connect(settings: Settings, keys: KeyRing | None = None) -> Client:
     """`keys` defaults to the configured key ring (HOTLINE_CODEC_KEYS, …_FILE or var/codec-keys)."""
     converter = data_converter(keys or load_codec_keys())
     address = settings.effective_temporal_address
+    tls = load_tls()  # HOTLINE_TEMPORAL_TLS_*: mTLS to the frontend (hotline/temporal_tls.py)
     try:
-        return await Client.connect(address, namespace=settings.temporal_namespace, data_converter=converter)
+        return await Client.connect(address, namespace=settings.temporal_namespace, data_converter=converter,
+                                    tls=tls or False)
     except Exception as exc:  # the SDK raises RuntimeError with a long chain; keep one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SettingsError(f"TEMPORAL_ADDRESS={address}: cannot connect ({first[:200]})") from None
+        raise SettingsError(f"TEMPORAL_ADDRESS={address}{' (TLS)' if tls else ''}: cannot connect "
+                            f"({first[:200]})") from None
