@@ -233,7 +233,8 @@ async def _fields(request: Request) -> dict[str, str]:
 @router.post("/requests.{fmt}", response_model=list[CreatedRequest], status_code=201,
              summary="create a service request (a real work order); needs api_key",
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/x-www-form-urlencoded": {"schema": PostForm.model_json_schema(by_alias=True)}}}})
+                 "application/x-www-form-urlencoded": {"schema": PostForm.model_json_schema(by_alias=True)},
+                 "application/json": {"schema": PostForm.model_json_schema(by_alias=True)}}}})
 async def create_request(request: Request, fmt: Fmt = FMT,
                          idempotency_key: str | None = Header(default=None, min_length=1, max_length=128)) -> Response:
     fields = await _fields(request)
