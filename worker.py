@@ -28,6 +28,7 @@ from hotline.units import catalogue_from_db, units_loaded
 from workflows.commits import watch as watch_commits
 from workflows.connect import connect
 from workflows.registry import WORKFLOWS
+from workflows.runner import workflow_runner
 
 log = logging.getLogger("hotline.worker")
 
@@ -51,6 +52,7 @@ def make_worker(client: Client, db: Database, settings: Settings, policy=None, r
                 **kwargs) -> Worker:
     policy = policy or load_policy(settings.policy)
     _compile_workflows()
+    kwargs.setdefault("workflow_runner", workflow_runner(settings.workflow_sandbox))
     if router is None:  # the registry in the database, as imported by the hotline office
         router = Router(catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path()))
     return Worker(

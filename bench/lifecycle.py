@@ -177,7 +177,7 @@ async def main(args) -> int:
     from worker import _dispatch_outbox, make_worker
     from workflows.engine import TemporalEngine
 
-    what_if = [f"--{k.replace('_', '-')}" for k in ("unsandboxed", "no_outbox", "no_commit_watch") if getattr(args, k)]
+    what_if = [f"--{k.replace('_', '-')}" for k in ("sandboxed", "bare_unsandboxed", "no_outbox", "no_commit_watch") if getattr(args, k)]
     what_if += ["--bare-activities local"] if args.bare_activities == "local" else []
     common.header(f"lifecycle: {args.orders} orders × {args.rounds} rounds, concurrency {args.concurrency}, "
                   f"server state in {args.server_db}" + (f"; what-if {' '.join(what_if)}" if what_if else ""))
@@ -196,21 +196,25 @@ async def main(args) -> int:
             settings = load_settings({"HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": "fast"})
             router = Router(load_catalogue(default_catalogue_path()))
             engine = TemporalEngine(client, queue, policy, search_attributes=True)
-            extra = {}
-            if args.unsandboxed:  # what-if: our workflows without the import sandbox
-                from temporalio.worker import UnsandboxedWorkflowRunner
-                extra["workflow_runner"] = UnsandboxedWorkflowRunner()
-            ours_worker = make_worker(client, db, settings, policy=policy, router=router, **extra)
+            from temporalio.worker import UnsandboxedWorkflowRunner
+            from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+            # ours runs as worker.py runs it (no sandbox since Round 4, workflows/runner.py);
+            # "today" is the release before, in the sandbox; the bare engine as the SDK ships it
+            # (sandboxed) unless --bare-unsandboxed.
+            ours_extra = {"workflow_runner": SandboxedWorkflowRunner()} if args.sandboxed else {}
+            bare_extra = {"workflow_runner": UnsandboxedWorkflowRunner()} if args.bare_unsandboxed else {}
+            ours_worker = make_worker(client, db, settings, policy=policy, router=router, **ours_extra)
             from activities.registry import build_activities
             from today_workflow import TodayWorkOrderWorkflow
             today_queue = "bench-today"
             today_worker = Worker(client, task_queue=today_queue, workflows=[TodayWorkOrderWorkflow],
                                   activities=build_activities(db, client, today_queue, policy, router),
                                   activity_executor=ThreadPoolExecutor(max_workers=16),
-                                  max_cached_workflows=settings.workflow_cache, **extra)
+                                  max_cached_workflows=settings.workflow_cache,
+                                  workflow_runner=SandboxedWorkflowRunner())
             bare_worker = Worker(client, task_queue=bare_queue, workflows=[BareWorkflow],
                                  activities=BARE_ACTIVITIES,
-                                 activity_executor=ThreadPoolExecutor(max_workers=16))
+                                 activity_executor=ThreadPoolExecutor(max_workers=16), **bare_extra)
             stop = asyncio.Event()
             from workflows.commits import watch
             commits = asyncio.create_task(watch(db, client, stop)) if not args.no_commit_watch \
@@ -281,7 +285,10 @@ if __name__ == "__main__":
     ap.add_argument("--bare-activities", choices=["local", "regular"], default="local",
                     help="the baseline's activities: regular, the shape of our orders (default), or local, "
                     "the engine's cost with local activities (what-if)")
-    ap.add_argument("--unsandboxed", action="store_true", help="what-if: our worker without the workflow sandbox")
+    ap.add_argument("--sandboxed", action="store_true",
+                    help="what-if: our worker in the SDK's workflow sandbox (as before Round 4)")
+    ap.add_argument("--bare-unsandboxed", action="store_true",
+                    help="what-if: the bare baseline without the workflow sandbox too")
     ap.add_argument("--no-outbox", action="store_true", help="what-if: no outbox dispatcher in the worker")
     ap.add_argument("--no-commit-watch", action="store_true",
                     help="what-if: no commit watcher (held notices are never released)")

@@ -33,6 +33,7 @@ class Settings:
     temporal_port: int = 7233  # of the embedded dev server
     workflow_cache: int = 2000  # open orders a worker keeps in memory (~0.3 MiB each)
     ui_origins: tuple[str, ...] = ()  # origins of the Temporal Web UI allowed to call /codec (CORS)
+    workflow_sandbox: bool = False  # run workflow code in the SDK's import sandbox (workflows/runner.py)
 
     @property
     def embedded_temporal(self) -> bool:
@@ -86,6 +87,17 @@ def _origins(env: dict, ui_port: int) -> tuple[str, ...]:
     return origins
 
 
+def _switch(env: dict, name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "1", "true", "yes"):
+        return True
+    if raw in ("off", "0", "false", "no"):
+        return False
+    raise SettingsError(f"{name}={env.get(name)!r} must be on or off")
+
+
 def default_database_url() -> str:
     return f"sqlite:///{VAR_DIR / 'hotline.db'}"
 
@@ -116,6 +128,7 @@ def load_settings(env: dict | None = None) -> Settings:
         ui_origins=_origins(env, ui_port),
         temporal_port=_int(env, "HOTLINE_TEMPORAL_PORT", 7233),
         workflow_cache=_count(env, "HOTLINE_WORKFLOW_CACHE", 2000, 10, 100_000),
+        workflow_sandbox=_switch(env, "HOTLINE_WORKFLOW_SANDBOX", False),
     )
 
 

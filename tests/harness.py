@@ -58,11 +58,12 @@ class Harness:
 
 @asynccontextmanager
 async def running_worker(client: Client, db: Database, policy: str | Policy = "sanya", queue: str | None = None,
-                         search_attributes: bool = False, calendar_overrides: dict | None = None):
+                         search_attributes: bool = False, calendar_overrides: dict | None = None,
+                         sandboxed: bool = False):
     """search_attributes=True only on the dev server: the time-skipping server has no custom ones."""
     queue = queue or f"q-{uuid.uuid4().hex[:8]}"
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
-    settings = load_settings({"HOTLINE_TASK_QUEUE": queue})
+    settings = load_settings({"HOTLINE_TASK_QUEUE": queue, "HOTLINE_WORKFLOW_SANDBOX": "on" if sandboxed else "off"})
     import asyncio
 
     from workflows.commits import watch

@@ -14,8 +14,11 @@ from tests.harness import running_worker, trace
 from hotline.engine import ActionRefused
 
 
-async def test_intake_dispatch_sign_reply_callback_close(ts_env, sqlite_db):
-    async with running_worker(ts_env.client, sqlite_db) as h:
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["shipped-runner", "sdk-sandbox"])
+async def test_intake_dispatch_sign_reply_callback_close(ts_env, sqlite_db, sandboxed):
+    """Also inside the SDK's sandbox: the shipped worker runs without it (workflows/runner.py),
+    and this keeps the workflow code runnable, and checked, where the sandbox restricts it."""
+    async with running_worker(ts_env.client, sqlite_db, sandboxed=sandboxed) as h:
         order_no, handle = await h.start(owner="ZJJ")
         st = await h.state(order_no)
         assert st.stage == Stage.dispatched and st.owner == "ZJJ"

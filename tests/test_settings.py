@@ -60,3 +60,21 @@ def test_bad_workflow_cache_size(value):
 def test_workflow_cache_size_default_and_override():
     assert load_settings({}).workflow_cache == 2000
     assert load_settings({"HOTLINE_WORKFLOW_CACHE": "500"}).workflow_cache == 500
+
+
+def test_workflow_sandbox_switch():
+    from temporalio.worker import UnsandboxedWorkflowRunner
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+    from workflows.runner import workflow_runner
+    assert load_settings({}).workflow_sandbox is False  # shipped: guarded by tests/test_determinism.py
+    for raw, want in (("on", True), ("TRUE", True), ("1", True), ("off", False), ("no", False)):
+        assert load_settings({"HOTLINE_WORKFLOW_SANDBOX": raw}).workflow_sandbox is want
+    assert isinstance(workflow_runner(True), SandboxedWorkflowRunner)
+    assert isinstance(workflow_runner(False), UnsandboxedWorkflowRunner)
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "yes please"])
+def test_bad_workflow_sandbox_switch(value):
+    with pytest.raises(SettingsError, match="HOTLINE_WORKFLOW_SANDBOX.*on or off"):
+        load_settings({"HOTLINE_WORKFLOW_SANDBOX": value})
