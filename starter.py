@@ -143,6 +143,10 @@ async def cmd_act(args) -> None:
         raise CliError(f"--json: {exc}") from None
     except ValidationError as exc:
         raise CliError(_pydantic(exc)) from None
+    from hotline.bounds import action_date_problem
+    problem = action_date_problem(payload)
+    if problem:
+        raise CliError(problem)
     try:
         st = await (await _engine()).act(args.order_no, args.action, payload)
     except ActionRefused as exc:

@@ -31,3 +31,14 @@ def co_handler_due_problem(due: datetime, now: datetime | None = None) -> str | 
         return (f"{due.isoformat()} is too far ahead: a co-handler's completion time must be within a year "
                 f"({CO_HANDLER_HORIZON.days} days) from now")
     return None
+
+
+def action_date_problem(action: object, now: datetime | None = None) -> str | None:
+    """The first date of an action (the gateway's or the CLI's) outside its window, as
+    `field: why`; None when all are fine. Not a model validator: models also decode payloads
+    on replay, where "now" is long past."""
+    for i, c in enumerate(getattr(action, "co_handlers", None) or []):
+        problem = co_handler_due_problem(c.due, now)
+        if problem:
+            return f"co_handlers.{i}.due: {problem}"
+    return None

@@ -93,6 +93,13 @@ async def test_intake_show_act_list_on_the_dev_server(dev_env, sqlite_db):
         assert r.returncode == 2 and "cannot reply an order in stage 'dispatched'" in r.stderr
         r = await run("act", order_no, "sign", "--as", "ZFJ")
         assert r.returncode == 0 and "stage=signed" in r.stdout
+        # a co-handler promise nobody could ever supervise: refused here as the gateway refuses it
+        plan = {"plan": "x", "co_handlers": [{"unit": "ZJJ", "task": "y", "due": "9999-12-31T00:00:00+08:00"}]}
+        r = await run("act", order_no, "coordination-plan", "--as", "ZFJ", "--json", json.dumps(plan))
+        assert r.returncode == 2 and "co_handlers.0.due" in r.stderr and "out of range" in r.stderr, r.stderr
+        plan["co_handlers"][0]["due"] = "2099-12-31T00:00:00+08:00"
+        r = await run("act", order_no, "coordination-plan", "--as", "ZFJ", "--json", json.dumps(plan))
+        assert r.returncode == 2 and "too far ahead" in r.stderr, r.stderr
         r = await run("show", order_no)
         assert r.returncode == 0 and "sign" in r.stdout and "reply_by" in r.stdout
         r = await run("list", "--owner", "ZFJ")

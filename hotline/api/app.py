@@ -22,7 +22,7 @@ from hotline.api.throttle import KeyThrottle
 from hotline.api.auth import principal, require
 from hotline.api.errors import ApiError, reject_nul
 from hotline.apikeys import Principal
-from hotline.bounds import co_handler_due_problem
+from hotline.bounds import action_date_problem
 from hotline.engine import ActionRefused, OrderEngine, OrderNotFound
 from hotline.models import (
     ACTION_MODELS, ADMIN_ACTIONS, DISTRICTS, Category, Channel, IntakeRequest, OrderState, PetitionerView, Stage,
@@ -140,10 +140,9 @@ def _check_units(db: Database, action: str, data: dict) -> None:
 
 def _check_dates(body: BaseModel | None) -> None:
     """Dates of a body within their window, before the workflow does any arithmetic with them."""
-    for i, c in enumerate(getattr(body, "co_handlers", None) or []):
-        problem = co_handler_due_problem(c.due)
-        if problem:
-            raise ApiError(422, f"co_handlers.{i}.due: {problem}")
+    problem = action_date_problem(body)
+    if problem:
+        raise ApiError(422, problem)
 
 
 def _engine(request: Request) -> OrderEngine:
