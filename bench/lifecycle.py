@@ -177,7 +177,8 @@ async def main(args) -> int:
     from worker import _dispatch_outbox, make_worker
     from workflows.engine import TemporalEngine
 
-    what_if = [f"--{k.replace('_', '-')}" for k in ("sandboxed", "bare_unsandboxed", "no_outbox", "no_commit_watch") if getattr(args, k)]
+    what_if = [f"--{k.replace('_', '-')}" for k in ("sandboxed", "bare_unsandboxed", "no_outbox", "no_commit_watch",
+                                                       "no_search_attributes", "no_memo") if getattr(args, k)]
     what_if += ["--bare-activities local"] if args.bare_activities == "local" else []
     common.header(f"lifecycle: {args.orders} orders × {args.rounds} rounds, concurrency {args.concurrency}, "
                   f"server state in {args.server_db}" + (f"; what-if {' '.join(what_if)}" if what_if else ""))
@@ -195,7 +196,10 @@ async def main(args) -> int:
             policy = load_policy("fast")
             settings = load_settings({"HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": "fast"})
             router = Router(load_catalogue(default_catalogue_path()))
-            engine = TemporalEngine(client, queue, policy, search_attributes=True)
+            engine = TemporalEngine(client, queue, policy, search_attributes=not args.no_search_attributes)
+            if args.no_memo:  # what-if only: the memo's cost at the server (the shipped worker always keeps it)
+                from workflows.order_core import OrderCore
+                OrderCore._publish_memo = lambda self, upcoming: None
             from temporalio.worker import UnsandboxedWorkflowRunner
             from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
             # ours runs as worker.py runs it (no sandbox since Round 4, workflows/runner.py);
@@ -292,6 +296,9 @@ if __name__ == "__main__":
     ap.add_argument("--no-outbox", action="store_true", help="what-if: no outbox dispatcher in the worker")
     ap.add_argument("--no-commit-watch", action="store_true",
                     help="what-if: no commit watcher (held notices are never released)")
+    ap.add_argument("--no-search-attributes", action="store_true",
+                    help="what-if: orders publish no search attributes (their cost at the server)")
+    ap.add_argument("--no-memo", action="store_true", help="what-if: orders publish no memo")
     ap.add_argument("--pyspy", metavar="DIR", help="sample this process (client + worker) with py-spy during "
                     "each measured phase; raw stacks to DIR/<phase>.txt (summarise with bench/profile_summary.py)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per phase")

@@ -113,3 +113,14 @@ async def test_recorded_tokens_are_read_from_the_history(dev_env, sqlite_db):
             tokens = {a.token for a in s.scalars(select(ActionRow).where(ActionRow.order_no == no))}
         recorded, length = await recorded_tokens(dev_env.client, f"order-{no}")
         assert None not in tokens and len(tokens) >= 3 and tokens <= recorded and length > 10
+        # only the tail from a task on: the sign's own writes, not intake's or dispatch's
+        with sqlite_db.session() as s:
+            rows = s.execute(select(ActionRow.action, ActionRow.token, ActionRow.wft)
+                             .where(ActionRow.order_no == no)).all()
+        sign = [r for r in rows if r.action == "sign"]
+        assert len(sign) == 1
+        tail, tail_length = await recorded_tokens(dev_env.client, f"order-{no}", since=sign[0].wft)
+        assert tail_length == length and sign[0].token in tail
+        assert not tail & {r.token for r in rows if r.wft < sign[0].wft}
+        history = await handle.fetch_history()
+        assert length == len(history.events)  # read backwards, the newest event gives the length

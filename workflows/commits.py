@@ -1,8 +1,8 @@
 """The Temporal side of hotline/commits.py: which local-activity writes did the history record?
 
 Each local activity of ours returns the token of its execution; the history records it in the
-task's marker only if the task committed. The watcher reads the order's history (never a
-query: nothing reaches the worker), one fetch per order per round, decodes the markers' results
+task's marker only if the task committed. The watcher reads the tail of the order's history
+(never a query: nothing reaches the worker), one read per order per round, decodes the markers' results
 with the client's data converter (the payload codec included) and lets hotline/commits.py
 confirm or void each held write.
 """
@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -21,24 +23,39 @@ from hotline.store import Database
 log = logging.getLogger("hotline.commits")
 
 
-async def recorded_tokens(client: Client, workflow_id: str) -> tuple[set[str], int]:
-    """The tokens the order's history recorded as local-activity results, and its length."""
-    hist = await client.get_workflow_handle(workflow_id).fetch_history()
+async def recorded_tokens(client: Client, workflow_id: str, since: int = 1) -> tuple[set[str], int]:
+    """The tokens the order's history recorded as local-activity results from event `since` on,
+    and the history's length.
+
+    Read backwards, newest event first, and only down to `since` (the earliest workflow task
+    with a write still held): a marker of that task comes after its start, so the tail that the
+    last action added is all there is to read, however long the order's history has grown.
+    """
+    req = GetWorkflowExecutionHistoryReverseRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id), maximum_page_size=64)
     tokens: set[str] = set()
     conv = client.data_converter
-    for e in hist.events:
-        if e.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
-            continue
-        details = e.marker_recorded_event_attributes.details
-        if "result" not in details or not details["result"].payloads:
-            continue
-        try:
-            (value,) = await conv.decode(details["result"].payloads)
-        except Exception:  # not ours (a patch marker, an undecodable result): no token in it
-            continue
-        if isinstance(value, str) and value.startswith("tok:"):
-            tokens.add(value)
-    return tokens, len(hist.events)
+    length = 0
+    while True:
+        page = await client.workflow_service.get_workflow_execution_history_reverse(req)
+        for e in page.history.events:
+            length = max(length, e.event_id)
+            if e.event_id < since:
+                return tokens, length
+            if e.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+                continue
+            details = e.marker_recorded_event_attributes.details
+            if "result" not in details or not details["result"].payloads:
+                continue
+            try:
+                (value,) = await conv.decode(details["result"].payloads)
+            except Exception:  # not ours (a patch marker, an undecodable result): no token in it
+                continue
+            if isinstance(value, str) and value.startswith("tok:"):
+                tokens.add(value)
+        if not page.next_page_token:
+            return tokens, length
+        req.next_page_token = page.next_page_token
 
 
 async def settle_round(db: Database, client: Client, concurrency: int = 8, quiet: float = 0.0) -> int:
@@ -52,7 +69,7 @@ async def settle_round(db: Database, client: Client, concurrency: int = 8, quiet
         wid = f"order-{order_no}"
         async with sem:
             try:
-                recorded, length = await recorded_tokens(client, wid)
+                recorded, length = await recorded_tokens(client, wid, since=min(w for _, w in writes))
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise
