@@ -321,6 +321,7 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
 
     for action in ACTION_MODELS:
         _add_action_route(app, action, _act)
+    app.state.act = _act  # the web console acts through this very path (hotline/console)
 
     @app.post("/api/v1/orders/{order_no}/{action}", include_in_schema=False)
     async def unknown_action(order_no: str, action: str) -> None:
@@ -342,6 +343,8 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
     app.include_router(open311.router)
     app.include_router(calendar_routes.router)
     app.include_router(codec_routes.router)
+    from hotline.console import install as install_console
+    install_console(app)  # the web console (工单工作台) under /console
     return app
 
 

@@ -235,6 +235,21 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
 
 
+class StaffAccountRow(Base):
+    """A person signing in to the web console (hotline/console): the role strings of API keys."""
+
+    __tablename__ = "staff_accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    # bumped to end every session of the account at once (logout, disable, password reset)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(TS)
+    disabled_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+
+
 class SequenceRow(Base):
     """Daily order-number counters (SY<yyyymmdd><nnnnnn>)."""
 

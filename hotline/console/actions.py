@@ -1,0 +1,112 @@
+"""The actions a viewer may take on an order, and their forms turned into the API's bodies.
+
+Which forms a page shows comes from the transition table (hotline/transitions.py) for the
+viewer's role and the order's stage; the workflow's validator still has the last word. A form
+becomes the very body model the JSON API takes (hotline.api.app.ACTION_BODIES), so the console
+cannot send anything the API would not.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ValidationError
+
+from hotline import transitions
+from hotline.api.app import ACTION_BODIES
+from hotline.apikeys import Principal
+from hotline.console.web import TZ
+from hotline.models import OrderState, Stage
+
+MAX_CO_HANDLERS = 3
+
+
+def allowed(p: Principal, st: OrderState) -> list[str]:
+    """The actions the table allows this viewer on this order now, in the table's order."""
+    if st.stage == Stage.closed:
+        return []
+    out = []
+    for action, t in transitions.TABLE.items():
+        if st.stage not in t.from_stages:
+            continue
+        if t.actor == "admin" and p.role == "admin":
+            if action == "extension-review" and not (st.pending and st.pending.kind == "extension"):
+                continue
+            out.append(action)
+        elif t.actor == "owner" and p.role == "department" and p.unit == st.owner:
+            out.append(action)
+        elif t.actor == "co_handler" and p.role == "department" and any(
+                c.unit == p.unit and not c.done for c in st.co_handlers):
+            out.append(action)
+    return out
+
+
+class FormError(ValueError):
+    pass
+
+
+def _bool(v: str | None, field: str, optional: bool = False) -> bool | None:
+    if v in ("yes", "true", "1"):
+        return True
+    if v in ("no", "false", "0"):
+        return False
+    if optional and not v:
+        return None
+    raise FormError(f"{field}: 请选择“是”或“否”")
+
+
+def _local_instant(v: str, field: str) -> str:
+    """A `datetime-local` field, read as Beijing time."""
+    try:
+        return datetime.fromisoformat(v).replace(tzinfo=TZ).isoformat()
+    except ValueError:
+        raise FormError(f"{field}: 请填写日期和时间") from None
+
+
+def _data(action: str, f: dict[str, str]) -> dict:
+    if action == "sign":
+        return {}
+    if action in ("contact", "co-handler-done"):
+        return {"note": f.get("note", "")}
+    if action == "coordination-plan":
+        rows = []
+        for i in range(MAX_CO_HANDLERS):
+            unit, task, due = (f.get(f"co_{i}_{k}", "").strip() for k in ("unit", "task", "due"))
+            if unit or task or due:
+                rows.append({"unit": unit, "task": task, "due": _local_instant(due, f"联办单位 {i + 1} 完成时间")})
+        return {"plan": f.get("plan", ""), "co_handlers": rows}
+    if action == "extension-request":
+        days = f.get("days", "").strip()
+        if not days.isdigit():
+            raise FormError("延期天数: 请填写 1 到 30 之间的整数")
+        return {"days": int(days), "reason": f.get("reason", "")}
+    if action == "return-request":
+        return {k: f.get(k, "") for k in ("reason", "claimed_unit", "basis")}
+    if action == "reply":
+        return {"result": f.get("result", ""), "resolved": _bool(f.get("resolved"), "是否解决")}
+    if action in ("return-review", "extension-review"):
+        d = {"decision": f.get("decision", ""), "reason": f.get("reason", "")}
+        if action == "return-review" and f.get("new_owner"):
+            d["new_owner"] = f["new_owner"]
+        return d
+    if action == "callback":
+        d = {"answered": _bool(f.get("answered"), "是否接通"),
+             "resolved": _bool(f.get("resolved"), "是否解决", optional=True)}
+        if f.get("satisfaction"):
+            d["satisfaction"] = f["satisfaction"]
+        return d
+    if action == "flag-staff":
+        return {"staff": f.get("staff", ""), "reason": f.get("reason", "")}
+    raise FormError(f"unknown action {action!r}")
+
+
+def body_from_form(action: str, f: dict[str, str]) -> BaseModel | None:
+    """The API's body for this action; FormError with a readable message when the form is not one."""
+    model = ACTION_BODIES[action]
+    data = _data(action, f)
+    if not model.model_fields:
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()[:3]]
+        raise FormError("; ".join(parts)) from None
