@@ -25,6 +25,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from hotline.cli_calendar import CalendarCliError
+from hotline.cli_users import UserCliError
 from hotline.cli_report import ReportError
 from hotline.settings import SettingsError, load_settings
 
@@ -265,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_commands(sub)  # report, simulate (SPEC §7)
     from hotline.cli_calendar import add_commands as add_calendar_commands
     add_calendar_commands(sub)  # calendar import / show / status (issue 20)
+    from hotline.cli_users import add_commands as add_user_commands
+    add_user_commands(sub)  # staff accounts of the web console (issue 15)
     d = sub.add_parser("demo", help="play the drainage-ditch case of SPEC §8 on the running stack")
     d.add_argument("--pause", type=float, default=1.0, help="seconds between steps")
     return p
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         result = fn(args)
         if asyncio.iscoroutine(result):
             asyncio.run(result)
-    except (CliError, SettingsError, ReportError, CalendarCliError) as exc:
+    except (CliError, SettingsError, ReportError, CalendarCliError, UserCliError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
