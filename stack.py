@@ -142,6 +142,11 @@ def main() -> int:
     print(f"  HTTP API          http://localhost:{settings.http_port}/docs")
     print(f"  Open311           http://localhost:{settings.http_port}/open311/v2/discovery.json")
     print(f"  database          {settings.database_url}")
+    print(f"  metrics           http://localhost:{settings.http_port}/metrics (gateway)"
+          + (f", http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics (worker)"
+             if settings.worker_metrics_port else ""))
+    if settings.worker_metrics_port:
+        print("  health            /healthz, /readyz on the gateway and on the worker's metrics port")
     if key:
         print(f"  dev admin key     {key}   (shown once; stored hashed)")
     if created:

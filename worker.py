@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.registry import build_activities
+from hotline import tracing
 from hotline.catalogue import default_catalogue_path, load_catalogue
 from hotline.masking import configure_logging
 from hotline.outbox import OutboxDispatcher
@@ -25,9 +26,11 @@ from hotline.routing import Router
 from hotline.settings import Settings, SettingsError, load_settings
 from hotline.store import Database
 from hotline.units import catalogue_from_db, units_loaded
+from workflows.activity_metrics import ActivityMetrics
 from workflows.commits import watch as watch_commits
 from workflows.connect import connect
 from workflows.registry import WORKFLOWS
+from workflows import telemetry
 from workflows.runner import workflow_runner
 
 log = logging.getLogger("hotline.worker")
@@ -53,6 +56,7 @@ def make_worker(client: Client, db: Database, settings: Settings, policy=None, r
     policy = policy or load_policy(settings.policy)
     _compile_workflows()
     kwargs.setdefault("workflow_runner", workflow_runner(settings.workflow_sandbox))
+    kwargs.setdefault("interceptors", [ActivityMetrics()])  # hotline_activities_total (tracing: the client's)
     if router is None:  # the registry in the database, as imported by the hotline office
         router = Router(catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path()))
     return Worker(
@@ -112,7 +116,9 @@ async def main() -> int:
         policy = load_policy(settings.policy)
         db = Database(settings.database_url)
         db.check()
-        client = await connect(settings)
+        tracing.setup("hotline-worker")  # only when OTEL_* asks for it
+        runtime, sdk_metrics = telemetry.sdk_runtime() if settings.worker_metrics_port else (None, None)
+        client = await connect(settings, runtime=runtime)
     except (SettingsError, PolicyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -124,6 +130,10 @@ async def main() -> int:
     dispatcher = OutboxDispatcher(db)
     outbox_task = asyncio.create_task(_dispatch_outbox(dispatcher, stop))
     commits_task = asyncio.create_task(watch_commits(db, client, stop))  # held writes released or voided
+    ready = telemetry.Readiness()
+    ready_task = asyncio.create_task(telemetry.watch_readiness(ready, worker, db, client, stop))
+    status = (telemetry.serve(settings.worker_metrics_host, settings.worker_metrics_port, sdk_metrics, ready)
+              if settings.worker_metrics_port else None)
     log.info("worker on task queue %r, namespace %r, policy %s@%s", settings.task_queue,
              settings.temporal_namespace, policy.name, policy.version)
     _warn_calendar(db)
@@ -133,6 +143,10 @@ async def main() -> int:
         log.info("shutting down: finishing in-flight activities")
     await outbox_task
     await commits_task
+    await ready_task
+    if status is not None:
+        status.shutdown()
+    tracing.shutdown()
     db.dispose()
     return 0
 

@@ -203,8 +203,11 @@ def mask_log_handlers(logger: logging.Logger | None = None) -> None:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """The processes' logging: one line per record, personal data masked."""
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    mask_log_handlers()
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # their own handlers, not propagated
-        mask_log_handlers(logging.getLogger(name))
+    """The processes' logging: one JSON line per record (hotline/logjson.py), personal data masked."""
+    from hotline.logjson import JsonFormatter
+    logging.basicConfig(level=level)
+    for logger in (logging.getLogger(), *map(logging.getLogger, ("uvicorn", "uvicorn.error", "uvicorn.access"))):
+        mask_log_handlers(logger)  # uvicorn's loggers have their own handlers, not propagated
+        for handler in logger.handlers:
+            if type(handler) in (logging.StreamHandler, logging.FileHandler):  # not a test's capture
+                handler.setFormatter(JsonFormatter())

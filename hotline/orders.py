@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from hotline.engine import OrderEngine
 from hotline.intake import reserve_order
+from hotline.metrics import ROUTING_DECISIONS
 from hotline.models import IntakeRequest, OrderState, Stage
 from hotline.readmodel import load_order
 from hotline.routing import Router
@@ -35,6 +36,8 @@ async def intake_order(db: Database, engine: OrderEngine, router: Router, req: I
                        idempotency_key: str | None = None) -> OrderState:
     owner, reason, routing = choose_owner(db, router, req)
     order_no, created = reserve_order(db, req, owner, idempotency_key)  # IdempotencyConflict: nothing changed
+    if created:
+        ROUTING_DECISIONS.labels(reason).inc()  # operator, or routing:<decision> (a closed set)
 
     if not created:  # a retried intake: the same order, never a second workflow
         known = load_order(db, order_no)

@@ -34,6 +34,8 @@ class Settings:
     workflow_cache: int = 2000  # open orders a worker keeps in memory (~0.3 MiB each)
     ui_origins: tuple[str, ...] = ()  # origins of the Temporal Web UI allowed to call /codec (CORS)
     workflow_sandbox: bool = False  # run workflow code in the SDK's import sandbox (workflows/runner.py)
+    worker_metrics_host: str = "127.0.0.1"  # the worker's /metrics, /healthz, /readyz (workflows/telemetry.py)
+    worker_metrics_port: int | None = 9191  # None: HOTLINE_WORKER_METRICS_PORT=off
 
     @property
     def embedded_temporal(self) -> bool:
@@ -98,6 +100,22 @@ def _switch(env: dict, name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={env.get(name)!r} must be on or off")
 
 
+def _metrics_port(env: dict) -> int | None:
+    raw = (env.get("HOTLINE_WORKER_METRICS_PORT") or "").strip()
+    if raw.lower() == "off":
+        return None
+    return _int({"HOTLINE_WORKER_METRICS_PORT": raw}, "HOTLINE_WORKER_METRICS_PORT", 9191)
+
+
+def _bind_host(env: dict, name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not re.match(r"^[A-Za-z0-9_.\-]+$|^[0-9a-fA-F:]+$", raw):
+        raise SettingsError(f"{name}={raw!r} is malformed: expected an address to bind, e.g. 127.0.0.1 or 0.0.0.0")
+    return raw
+
+
 def default_database_url() -> str:
     return f"sqlite:///{VAR_DIR / 'hotline.db'}"
 
@@ -129,6 +147,8 @@ def load_settings(env: dict | None = None) -> Settings:
         temporal_port=_int(env, "HOTLINE_TEMPORAL_PORT", 7233),
         workflow_cache=_count(env, "HOTLINE_WORKFLOW_CACHE", 2000, 10, 100_000),
         workflow_sandbox=_switch(env, "HOTLINE_WORKFLOW_SANDBOX", False),
+        worker_metrics_host=_bind_host(env, "HOTLINE_WORKER_METRICS_HOST", "127.0.0.1"),
+        worker_metrics_port=_metrics_port(env),
     )
 
 

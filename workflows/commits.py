@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from hotline.commits import decide, pending, settle
+from hotline.metrics import COMMIT_WRITES, ORDERS_HEALED
 from hotline.store import Database
 
 log = logging.getLogger("hotline.commits")
@@ -79,7 +80,10 @@ async def settle_round(db: Database, client: Client, concurrency: int = 8, quiet
                 return
             resync = await asyncio.to_thread(settle, db, order_no, confirmed, voided)
             done += 1
+            COMMIT_WRITES.labels("confirmed").inc(len(confirmed))
+            COMMIT_WRITES.labels("voided").inc(len(voided))
             if voided:
+                ORDERS_HEALED.inc()
                 log.warning("order %s: %d write(s) of a workflow task that never committed were voided",
                             order_no, len(voided))
             if resync:

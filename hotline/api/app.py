@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field, create_model
 from sqlalchemy import func, select
 
 from hotline import transitions
-from hotline.api import admin_routes, calendar_routes, codec_routes, errors, kpi_routes, open311, wire
+from hotline.api import admin_routes, calendar_routes, codec_routes, errors, kpi_routes, observability, open311, wire
+from hotline.health import ready_problems
 from hotline.api.guard import Guard
 from hotline.api.throttle import KeyThrottle
 from hotline.api.auth import principal, require
@@ -236,6 +237,7 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
             problems.append(f"database: {type(exc).__name__}")
         if request.app.state.engine is None:
             problems.append("workflow engine: not connected")
+        problems += [p for p in await ready_problems(db, request.app.state.engine) if p not in problems]
         body = {"status": "not ready" if problems else "ready", "problems": problems, "warnings": warnings}
         return JSONResponse(body, status_code=503 if problems else 200)
 
@@ -345,6 +347,7 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
     app.include_router(codec_routes.router)
     from hotline.console import install as install_console
     install_console(app)  # the web console (工单工作台) under /console
+    observability.install(app, db)  # GET /metrics, requests counted by route template
     return app
 
 
@@ -397,7 +400,9 @@ def production_app() -> FastAPI:
         yield
         db.dispose()
 
-    return create_app(db, None, None, lifespan=lifespan, codec=EncryptionCodec(keys), ui_origins=settings.ui_origins)
+    app = create_app(db, None, None, lifespan=lifespan, codec=EncryptionCodec(keys), ui_origins=settings.ui_origins)
+    observability.production(app)  # JSON logs; tracing when OTEL_* is set
+    return app
 
 
 _production: FastAPI | None = None
