@@ -24,6 +24,7 @@ log = logging.getLogger("hotline.metrics")
 
 WAITING = ("pending", "sending")  # outbox rows not yet delivered (held rows wait for their commit)
 LEDGER_KINDS = ("strike", "criticism", "referral", "staff_referral")
+CHANNELS = ("sms", "webhook")  # delivered by the dispatcher (inbox rows are delivered when written)
 
 
 def _aware(dt: datetime | None) -> datetime | None:
@@ -80,14 +81,17 @@ class BusinessCollector(Collector):
         oldest = GaugeMetricFamily("hotline_outbox_oldest_age_seconds",
                                    "age of the oldest notice waiting to be delivered (0: none waits)")
         ages = [0.0]
+        counts = {c: 0 for c in CHANNELS}  # every channel present, at 0 too: a series to alert on
         for channel, n, first in backlog:
-            waiting.add_metric([channel], n)
+            counts[channel] = n
             if first is not None:
                 ages.append(max(0.0, (now - _aware(first)).total_seconds()))
+        for channel, n in counts.items():
+            waiting.add_metric([channel], n)
         oldest.add_metric([], max(ages))
         failures = GaugeMetricFamily("hotline_outbox_failed", "notices whose delivery failed for good, by channel",
                                      labels=["channel"])
-        for channel, n in failed:
+        for channel, n in {**{c: 0 for c in CHANNELS}, **dict(failed)}.items():
             failures.add_metric([channel], n)
         issued = GaugeMetricFamily("hotline_supervision_issued", "strikes, notified criticisms (通报批评) and "
                                    "discipline referrals on the units' ledgers, all years", labels=["kind"])

@@ -49,6 +49,7 @@ class Stack:
     worker_url: str
     logs: Path
     http: httpx.AsyncClient
+    queue: str
 
     async def gateway(self) -> Scrape:
         r = await self.http.get(f"{self.gateway_url}/metrics")
@@ -87,9 +88,9 @@ async def running_stack(dev_env, tmp: Path, **extra_env):
     db.migrate()
     keys = prepare(db)
     seed_order_numbers(db)
-    port, wport = free_port(), free_port()
+    port, wport, queue = free_port(), free_port(), f"obs-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-           "DATABASE_URL": db.url, "HOTLINE_TASK_QUEUE": f"obs-{uuid.uuid4().hex[:8]}", "HOTLINE_POLICY": "fast",
+           "DATABASE_URL": db.url, "HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": "fast",
            "HOTLINE_HTTP_PORT": str(port), "HOTLINE_WORKER_METRICS_PORT": str(wport), **extra_env}
     logs = tmp / "var"
     logs.mkdir()
@@ -101,7 +102,7 @@ async def running_stack(dev_env, tmp: Path, **extra_env):
                                    stdout=glog, stderr=subprocess.STDOUT)
     try:
         async with httpx.AsyncClient(timeout=60) as http:
-            stack = Stack(db, keys, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{wport}", logs, http)
+            stack = Stack(db, keys, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{wport}", logs, http, queue)
             for url in (stack.gateway_url, stack.worker_url):
                 async def ready(url=url):
                     try:

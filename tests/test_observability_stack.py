@@ -144,3 +144,24 @@ async def test_health_and_readiness_of_both_processes(stack):
         assert r.status_code == 200 and r.json()["status"] == "ok", url
         r = await stack.http.get(f"{url}/readyz")
         assert r.status_code == 200 and r.json()["status"] == "ready" and r.json()["problems"] == [], url
+
+
+async def test_the_alerts_and_the_dashboard_name_only_metrics_the_services_export(stack, dev_env):
+    """Run last: after the orders above, and after one workflow task failure — a workflow type
+    no worker knows, the kind of failure the alert is for — every series is there to see."""
+    from tests.test_observability_config import PROMETHEUS_OWN, names_in_config
+
+    w0 = await stack.worker()
+    handle = await dev_env.client.start_workflow("NoSuchWorkflow", id=f"obs-unknown-{stack.queue}",
+                                                 task_queue=stack.queue)
+    try:
+        async def task_failed():
+            w = await stack.worker()
+            return (w.value("temporal_workflow_task_execution_failed_total")
+                    > w0.value("temporal_workflow_task_execution_failed_total")) and w
+        worker = await until(task_failed, "the worker's workflow-task failure counter", timeout=30)
+    finally:
+        await handle.terminate("an observability test's deliberate failure")
+    exported = (await stack.gateway()).names() | worker.names() | PROMETHEUS_OWN
+    missing = names_in_config() - exported
+    assert not missing, f"named by the alerts or the dashboard, exported by no service: {sorted(missing)}"
