@@ -49,9 +49,9 @@ def _workflows(port: int, query: str) -> list[dict]:
 
 
 def test_run_stop_rerun_keeps_orders_running(tmp_path: Path):
-    tport, uport, hport = free_port(), free_port(), free_port()
+    tport, uport, hport, mport = free_port(), free_port(), free_port(), free_port()
     env = {**os.environ, "HOTLINE_VAR_DIR": str(tmp_path / "var"), "HOTLINE_TEMPORAL_PORT": str(tport),
-           "HOTLINE_UI_PORT": str(uport), "HOTLINE_HTTP_PORT": str(hport)}
+           "HOTLINE_UI_PORT": str(uport), "HOTLINE_HTTP_PORT": str(hport), "HOTLINE_WORKER_METRICS_PORT": str(mport)}
     env.pop("TEMPORAL_ADDRESS", None)
     env.pop("DATABASE_URL", None)
     env.pop("HOTLINE_CODEC_KEYS", None)  # as on a fresh machine: the first start makes a key ring
@@ -76,6 +76,12 @@ def test_run_stop_rerun_keeps_orders_running(tmp_path: Path):
         order_no = r.json()["order_no"]
         found = _workflows(tport, f'OrderNo="{order_no}"')
         assert [w["execution"]["workflowId"] for w in found] == [f"order-{order_no}"]
+        # where the metrics are, printed and served (issue 16)
+        printed = next(line for line in lines if line.split()[:1] == ["metrics"])
+        assert f"http://localhost:{hport}/metrics" in printed and f"http://127.0.0.1:{mport}/metrics" in printed
+        assert 'route="/api/v1/orders",status="201"' in httpx.get(f"{base}/metrics", timeout=10).text
+        assert "temporal_workflow_task_execution_latency" in httpx.get(f"http://127.0.0.1:{mport}/metrics",
+                                                                       timeout=10).text
     finally:
         assert _stop(p) == 0
     p, lines = _start(env)
