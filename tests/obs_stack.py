@@ -116,3 +116,47 @@ async def running_stack(dev_env, tmp: Path, **extra_env):
         _stop(gateway)
         _stop(worker)
         db.dispose()
+
+
+class Collector:
+    """A stand-in OTLP/HTTP receiver: keeps every export request it is sent (path and body)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append((self.path, body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def spans_text(self) -> str:
+        return "\n".join(body.decode("utf-8", errors="replace") for path, body in self.received
+                         if path == "/v1/traces")
+
+    def spans(self) -> list[tuple[str, str, str]]:
+        """(service name, trace id, span name) of every span received."""
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+        out = []
+        for path, body in list(self.received):
+            if path != "/v1/traces":
+                continue
+            req = ExportTraceServiceRequest.FromString(body)
+            for rs in req.resource_spans:
+                service = next((a.value.string_value for a in rs.resource.attributes if a.key == "service.name"), "")
+                out += [(service, span.trace_id.hex(), span.name) for ss in rs.scope_spans for span in ss.spans]
+        return out
+
+    def close(self) -> None:
+        self.server.shutdown()

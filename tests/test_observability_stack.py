@@ -11,14 +11,23 @@ import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 
 from tests.harness import settled
-from tests.obs_stack import running_stack, until
+from tests.obs_stack import Collector, running_stack, until
 from tests.test_api import H, ORDER
 from tests.test_privacy_scan import NAME, PHONE, leaks
 
 
 @pytest_asyncio.fixture(scope="module")
-async def stack(dev_env, tmp_path_factory):
-    async for s in running_stack(dev_env, tmp_path_factory.mktemp("obs")):
+async def collector():
+    c = Collector()
+    yield c
+    c.close()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def stack(dev_env, tmp_path_factory, collector):
+    """With tracing on: the standard variable points both processes at the stand-in collector."""
+    async for s in running_stack(dev_env, tmp_path_factory.mktemp("obs"), OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
+                                 OTEL_BSP_SCHEDULE_DELAY="200"):
         yield s
 
 
@@ -134,6 +143,28 @@ async def test_no_metric_label_and_no_log_line_holds_the_petitioner(stack):
     assert all({"time", "level", "logger", "message"} <= rec.keys() for rec in records)
     worker_records = [json.loads(line) for line in worker_log.splitlines() if line.startswith("{")]
     assert any(rec["logger"] == "hotline.worker" for rec in worker_records)
+
+
+async def test_both_processes_export_their_spans_over_otlp(stack, collector):
+    """The spans of the orders above reached the collector from the gateway and the worker, in
+    the traces their JSON log lines name, and hold nothing of the petitioner."""
+    async def exported():
+        text = collector.spans_text()
+        return all(f"hotline-{who}" in text for who in ("gateway", "worker")) and "RunActivity:" in text and text
+    text = await until(exported, "spans from both services at the collector", timeout=30)
+    assert "POST /api/v1/orders" in text and "StartUpdateWithStartWorkflow:WorkOrderWorkflow" in text
+    assert leaks(text) == []
+    logged = {json.loads(line).get("trace_id") for line in (stack.logs / "gateway.log").read_text().splitlines()
+              if line.startswith("{")} - {None}
+    assert logged, "the gateway's log lines carry the trace id"
+    # one intake, one trace across both processes: the gateway's request and the worker's steps
+    by_trace: dict[str, set[tuple[str, str]]] = {}
+    for service, trace_id, name in collector.spans():
+        by_trace.setdefault(trace_id, set()).add((service, name.split(":", 1)[0]))
+    joined = [t for t, spans in by_trace.items()
+              if ("hotline-gateway", "POST /api/v1/orders") in spans and ("hotline-worker", "RunActivity") in spans]
+    assert joined, "no trace holds both the gateway's intake and the worker's activities"
+    assert logged & set(by_trace), "the trace ids in the log are those of exported traces"
 
 
 async def test_health_and_readiness_of_both_processes(stack):
