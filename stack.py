@@ -71,11 +71,13 @@ def start_dev_server(settings) -> subprocess.Popen:
     return proc
 
 
-async def _prepare(settings) -> str | None:
-    """Migrate, load the catalogue, register search attributes on a given cluster, first admin key."""
+async def _prepare(settings) -> tuple[str | None, tuple[str, str] | None]:
+    """Migrate, load the catalogue, register search attributes on a given cluster, first admin key
+    and first console account (each returned once, on the first start)."""
     from hotline.store import Database
     from hotline.units import ensure_catalogue
     from hotline.apikeys import ensure_dev_admin_key
+    from hotline.console.accounts import ensure_dev_account
     from workflows.connect import connect
     from workflows.setup import register_search_attributes
 
@@ -84,10 +86,11 @@ async def _prepare(settings) -> str | None:
     db.migrate()
     ensure_catalogue(db)
     key = ensure_dev_admin_key(db, VAR_DIR / "dev-admin-key")
+    account = ensure_dev_account(db, VAR_DIR / "dev-console-account")
     db.dispose()
     client = await connect(settings)
     await register_search_attributes(client, settings.temporal_namespace)
-    return key
+    return key, account
 
 
 def main() -> int:
@@ -120,7 +123,7 @@ def main() -> int:
         if settings.embedded_temporal:
             procs.append(("temporal", start_dev_server(settings)))
             env["TEMPORAL_ADDRESS"] = settings.effective_temporal_address
-        key = asyncio.run(_prepare(settings))
+        key, account = asyncio.run(_prepare(settings))
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         wlog = open(VAR_DIR / "worker.log", "ab")
         procs.append(("worker", subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT,
@@ -140,6 +143,7 @@ def main() -> int:
         print(f"  Temporal Web UI   http://localhost:{settings.ui_port}")
     print(f"  Temporal          {settings.effective_temporal_address} (namespace {settings.temporal_namespace})")
     print(f"  HTTP API          http://localhost:{settings.http_port}/docs")
+    print(f"  web console       http://localhost:{settings.http_port}/console")
     print(f"  Open311           http://localhost:{settings.http_port}/open311/v2/discovery.json")
     print(f"  database          {settings.database_url}")
     print(f"  metrics           http://localhost:{settings.http_port}/metrics (gateway)"
@@ -149,6 +153,10 @@ def main() -> int:
         print("  health            /healthz, /readyz on the gateway and on the worker's metrics port")
     if key:
         print(f"  dev admin key     {key}   (shown once; stored hashed)")
+    if account:
+        print(f"  console account   {account[0]} / {account[1]}   (hotline office; password shown once, stored hashed)")
+    else:
+        print("  console accounts  .venv/bin/python starter.py user create --unit ZJJ --name 李明   (or --role intake|admin)")
     if created:
         print(f"  codec key ring    {created.relative_to(ROOT) if created.is_relative_to(ROOT) else created}"
               "   (development keys, mode 0600; set HOTLINE_CODEC_KEYS_FILE in production)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,11 +83,20 @@ def test_run_stop_rerun_keeps_orders_running(tmp_path: Path):
         assert 'route="/api/v1/orders",status="201"' in httpx.get(f"{base}/metrics", timeout=10).text
         assert "temporal_workflow_task_execution_latency" in httpx.get(f"http://127.0.0.1:{mport}/metrics",
                                                                        timeout=10).text
+        # the console's address and a first account to sign in with (issue 15)
+        assert any(f"http://localhost:{hport}/console" in line for line in lines)
+        login, password = next(line.split()[2:5:2] for line in lines if "console account" in line)
+        with httpx.Client(base_url=base, timeout=30) as web:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/console/login").text).group(1)
+            signed = web.post("/console/login", data={"login": login, "password": password, "csrf_token": token})
+            assert signed.status_code == 303 and web.get("/console/office").status_code == 200
     finally:
         assert _stop(p) == 0
     p, lines = _start(env)
     try:
         assert not any("dev admin key" in line for line in lines), "the key is shown only once"
+        assert not any(password in line for line in lines), "so is the console account's password"
+        assert any("starter.py user create" in line for line in lines)  # how to make more accounts
         assert ring.read_text() == first_ring, "the key ring is never replaced: old orders need it"
         found = _workflows(tport, f'OrderNo="{order_no}" AND ExecutionStatus="Running"')
         assert len(found) == 1

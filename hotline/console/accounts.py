@@ -158,3 +158,22 @@ def active_account(db: Database, account_id: int, epoch: int) -> Account | None:
         if row is None or row.disabled_at is not None or (row.session_epoch or 0) != epoch:
             return None
         return _account(row)
+
+
+DEV_LOGIN = "dev-office"
+
+
+def ensure_dev_account(db: Database, marker) -> tuple[str, str] | None:
+    """On the first start of the embedded stack, a hotline-office account to sign in with:
+    (login, password), returned once; only the argon2 hash is kept. None on later starts, or
+    when the login is already taken (then `starter.py user create` makes one)."""
+    if marker.exists():
+        return None
+    try:
+        account, password = create_account(db, "开发账号（热线办）", "admin", login=DEV_LOGIN)
+    except AccountError:
+        return None
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("a development console account was printed at first start; create more with "
+                      "`starter.py user create`, or `starter.py user reset-password dev-office`\n")
+    return account.login, password
