@@ -236,7 +236,7 @@ async def main(args) -> int:
                                      *(today(None) for _ in range(5)))
                 for r in range(args.rounds):
                     for name, fn in (("bare", bare), ("today", today), ("ours", ours)):
-                        if args.only and name != args.only:
+                        if (args.only and name != args.only) or name in args.skip:
                             continue
                         spy = common.py_spy(args.pyspy, f"{name}{r + 1}") if args.pyspy else None
                         p = await asyncio.wait_for(
@@ -284,6 +284,8 @@ if __name__ == "__main__":
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--only", choices=["ours", "bare", "today"])
+    ap.add_argument("--skip", action="append", default=[], choices=["ours", "bare", "today"],
+                    help="leave a kind out (e.g. --skip today for ours/bare what-ifs)")
     ap.add_argument("--server-db", choices=["file", "memory"], default="file",
                     help="dev server state in a file (as stack.py runs it) or in memory")
     ap.add_argument("--bare-activities", choices=["local", "regular"], default="local",
