@@ -96,7 +96,7 @@ PAIRS = {
 }
 
 
-async def _race(st: Stack, name: str) -> None:
+async def _race(st: Stack, name: str) -> str:
     steps, first, second = PAIRS[name]
     no = await st.order(*steps())
     a, b = await asyncio.gather(st.post(no, *first), st.post(no, *second))
@@ -138,6 +138,7 @@ async def _race(st: Stack, name: str) -> None:
     if name == "extension-review-twice":
         approved = won[2]["decision"] == "approve"
         assert got["extension_days"] == (3 if approved else 0)
+    return no
 
 
 async def _fresh_ledger(client, unit: str) -> None:
@@ -208,3 +209,43 @@ async def test_actions_delivered_in_one_task_meet_under_the_lock(dev_env, sqlite
         assert await st.task_failures(no) == 0
         if first[0] == "callback":  # its handler changes the stage only after its first await
             assert await st.both_admitted(no), "both callbacks passed their validators and met under the lock"
+
+
+TWO_WORKER_PAIRS = ["callback-different", "return-review-two-owners", "sign-twice", "co-handler-done-twice"]
+
+
+@pytest.mark.parametrize("name", TWO_WORKER_PAIRS)
+async def test_conflicting_actions_with_two_workers_on_one_queue(dev_env, sqlite_db, name):
+    """As the compose file runs them: two workers (each with its commit watcher) poll one task
+    queue, so an order's tasks may move between them (a cache miss replays it on the other).
+    The same race, the same guarantees. The second worker has its own client and SDK runtime,
+    as a second process would (one runtime refuses two workers on one queue)."""
+    from temporalio.client import Client
+    from temporalio.runtime import Runtime, TelemetryConfig
+
+    from tests.harness import running_worker
+
+    seed_order_numbers(sqlite_db)
+    keys = prepare(sqlite_db)
+    from hotline.apikeys import create_key
+    keys["SWJ"] = keys.get("SWJ") or create_key(sqlite_db, "department:SWJ", label="test")
+    await _fresh_ledger(dev_env.client, "ZJJ")
+    async with live_api(dev_env.client, sqlite_db, search_attributes=True) as (c, h):
+        other = await Client.connect(dev_env.client.service_client.config.target_host,
+                                     namespace=dev_env.client.namespace, data_converter=dev_env.client.data_converter,
+                                     runtime=Runtime(telemetry=TelemetryConfig()), identity="second-worker")
+        async with running_worker(other, sqlite_db, queue=h.queue, search_attributes=True):
+            st = Stack(c, keys, sqlite_db, dev_env.client)
+            sem = asyncio.Semaphore(5)
+
+            async def one() -> str:
+                async with sem:
+                    return await _race(st, name)
+            orders = await asyncio.gather(*(one() for _ in range(max(ROUNDS // 2, 1))))
+    # both workers took part: workflow tasks were completed by each of them
+    who = set()
+    for no in orders:
+        hist = await dev_env.client.get_workflow_handle(f"order-{no}").fetch_history()
+        who |= {e.workflow_task_completed_event_attributes.identity for e in hist.events
+                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED}
+    assert "second-worker" in who and len(who) >= 2, who
