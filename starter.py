@@ -44,11 +44,15 @@ def _db():
     return db
 
 
-def _router(db):
+def _catalogue(db):
     from hotline.catalogue import default_catalogue_path, load_catalogue
-    from hotline.routing import Router
     from hotline.units import catalogue_from_db, units_loaded
-    return Router(catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path()))
+    return catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path())
+
+
+def _router(db):
+    from hotline.routing_store import learned_router
+    return learned_router(_catalogue(db))  # the evidence with the routing model (issue 19)
 
 
 async def _engine():
@@ -268,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_calendar_commands(sub)  # calendar import / show / status (issue 20)
     from hotline.cli_users import add_commands as add_user_commands
     add_user_commands(sub)  # staff accounts of the web console (issue 15)
+    from hotline.cli_routing import add_commands as add_routing_commands
+    add_routing_commands(sub)  # routing retrain / status (issue 19)
     d = sub.add_parser("demo", help="play the drainage-ditch case of SPEC §8 on the running stack")
     d.add_argument("--pause", type=float, default=1.0, help="seconds between steps")
     return p

@@ -9,6 +9,7 @@ from hotline.metrics import ROUTING_DECISIONS
 from hotline.models import IntakeRequest, OrderState, Stage
 from hotline.readmodel import load_order
 from hotline.routing import Router
+from hotline.routing_learning import record_intake
 from hotline.store import Database
 from hotline.store.tables import UnitRow
 
@@ -19,25 +20,32 @@ class IntakeError(ValueError):
 
 def choose_owner(db: Database, router: Router, req: IntakeRequest) -> tuple[str, str, list[dict]]:
     """(owner, reason, routing evidence). The operator's choice wins over the suggestion."""
+    return _choose(db, router, req)[:3]
+
+
+def _choose(db: Database, router: Router, req: IntakeRequest):
     result = router.route(f"{req.title} {req.description}", req.category.value, req.location.district)
-    routing = [c.model_dump(mode="json") for c in result.candidates[:3]]
+    # each candidate names the model version that ranked it (issue 19)
+    routing = [{**c.model_dump(mode="json"), "model_version": result.model_version}
+               for c in result.candidates[:3]]
     if req.owner is not None:
         with db.session() as s:
             unit = s.get(UnitRow, req.owner)
         if unit is None or unit.type == "hotline":
             raise IntakeError(f"owner {req.owner!r} is not a unit that can own an order")
-        return req.owner, "operator", routing
+        return req.owner, "operator", routing, result
     if not result.candidates:
         raise IntakeError("no unit found for this request; choose an owner")
-    return result.candidates[0].unit, f"routing:{result.decision}", routing
+    return result.candidates[0].unit, f"routing:{result.decision}", routing, result
 
 
 async def intake_order(db: Database, engine: OrderEngine, router: Router, req: IntakeRequest,
                        idempotency_key: str | None = None) -> OrderState:
-    owner, reason, routing = choose_owner(db, router, req)
+    owner, reason, routing, result = _choose(db, router, req)
     order_no, created = reserve_order(db, req, owner, idempotency_key)  # IdempotencyConflict: nothing changed
     if created:
         ROUTING_DECISIONS.labels(reason).inc()  # operator, or routing:<decision> (a closed set)
+        record_intake(db, order_no, req, result, owner)  # suggestion, model version, override
 
     if not created:  # a retried intake: the same order, never a second workflow
         known = load_order(db, order_no)

@@ -62,6 +62,7 @@ class Candidate(BaseModel):
     matched_entries: list[MatchedEntry]
     reason: str
     fallback: bool = False  # listed as the district government of the place, not by its duties
+    confidence: float | None = None  # blended, calibrated probability (None: evidence only)
 
 
 class RoutingResult(BaseModel):
@@ -70,6 +71,8 @@ class RoutingResult(BaseModel):
     explanation: str
     district: str | None = None  # the district used: given by the caller or inferred from text
     district_inferred: bool = False
+    model_version: str | None = None  # the classifier blended in (None: evidence only)
+    please_choose: bool = False  # the top two are close: the operator should choose
 
 
 class Coverage(BaseModel):

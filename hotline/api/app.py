@@ -396,7 +396,8 @@ def production_app() -> FastAPI:
         client = await connect(settings, keys)
         app.state.engine = TemporalEngine(client, settings.task_queue, load_policy(settings.policy))
         cat = catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path())
-        app.state.router = Router(cat)
+        from hotline.routing_store import learned_router
+        app.state.router = learned_router(cat)  # evidence + routing model (issue 19)
         yield
         db.dispose()
 

@@ -282,3 +282,29 @@ class CalendarDayRow(Base):
     notice: Mapped[str] = mapped_column(String(200))
     entered_by: Mapped[str] = mapped_column(String(64))
     entered_at: Mapped[datetime] = mapped_column(TS)
+
+
+class RoutingExampleRow(Base):
+    """A labelled request learnt from a correction (issue 19): masked text only, no petitioner."""
+    __tablename__ = "routing_examples"
+    __table_args__ = (UniqueConstraint("source", "ref", name="uq_routing_examples_source_ref"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(24))  # intake_override | return_approved | return_rejected | manual
+    ref: Mapped[str] = mapped_column(String(64))  # what it came from (order no, order#seq): once only
+    text: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    district: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    unit_code: Mapped[str] = mapped_column(String(16), index=True)  # the right unit
+    suggested: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TS, index=True)
+
+
+class RoutingSuggestionRow(Base):
+    """What routing suggested for an order at intake, and under which model version."""
+    __tablename__ = "routing_suggestions"
+    order_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    suggested: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    decision: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(TS, index=True)

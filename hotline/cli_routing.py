@@ -1,0 +1,30 @@
+"""`starter.py routing retrain|status`: the routing model's life on the command line (issue 19)."""
+from __future__ import annotations
+
+
+def add_commands(sub) -> None:
+    r = sub.add_parser("routing", help="the routing classifier: retrain from corrections, status")
+    rsub = r.add_subparsers(dest="routing_cmd", required=True)
+    rsub.add_parser("retrain", help="retrain from the corpus plus corrections; promote if not worse")
+    rsub.add_parser("status", help="the promoted model and the corrections recorded")
+    r.set_defaults(handler=cmd_routing)
+
+
+def cmd_routing(args) -> None:
+    from starter import _catalogue, _db
+    from hotline.routing_learning import corrections, retrain
+    from hotline.routing_store import ModelStore
+
+    db, store = _db(), ModelStore()
+    if args.routing_cmd == "status":
+        print(f"model: {store.current_version() or 'none (trained at first use)'}  dir: {store.dir}")
+        print(f"corrections recorded: {len(corrections(db))}")
+        return
+    rep = retrain(db, store, _catalogue(db))
+    print(f"corrections: {rep['corrections']} ({rep['harvested']} new from reviewed returns), "
+          f"{rep['gate_corrections']} held back for the comparison; trained on {rep['trained_on']}")
+    print(f"{'':8}{'held-out top-1':>16}{'top-3':>8}{'corrections top-1':>20}{'top-3':>8}")
+    for name in ("old", "new"):
+        h, c = rep[f"{name}_heldout"], rep[f"{name}_corrections"]
+        print(f"{name} {str(rep[name])[:14]:<14}{h[0]:>8.1%}{h[1]:>8.1%}{c[0]:>20.1%}{c[1]:>8.1%}")
+    print(f"promoted: {rep['new']}" if rep["promoted"] else f"kept: {rep['old']} (the new model is worse)")
