@@ -124,3 +124,22 @@ async def test_recorded_tokens_are_read_from_the_history(dev_env, sqlite_db):
         assert not tail & {r.token for r in rows if r.wft < sign[0].wft}
         history = await handle.fetch_history()
         assert length == len(history.events)  # read backwards, the newest event gives the length
+
+
+async def test_recorded_tokens_on_a_server_without_the_backwards_read(ts_env, sqlite_db):
+    """The time-skipping server has no GetWorkflowExecutionHistoryReverse: the history is read
+    forwards, with the same answer."""
+    from hotline.models import SignAction
+    from workflows.commits import recorded_tokens
+
+    async with running_worker(ts_env.client, sqlite_db) as h:
+        no, handle = await h.start(owner="ZJJ")
+        await h.act(no, "sign", SignAction(by="ZJJ"))
+        with sqlite_db.session() as s:
+            rows = s.execute(select(ActionRow.action, ActionRow.token, ActionRow.wft)
+                             .where(ActionRow.order_no == no)).all()
+        sign = next(r for r in rows if r.action == "sign")
+        everything, length = await recorded_tokens(ts_env.client, f"order-{no}")
+        tail, tail_length = await recorded_tokens(ts_env.client, f"order-{no}", since=sign.wft)
+        assert {r.token for r in rows} <= everything and length == tail_length == len((await handle.fetch_history()).events)
+        assert sign.token in tail and not tail & {r.token for r in rows if r.wft < sign.wft}

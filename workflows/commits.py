@@ -24,6 +24,22 @@ from hotline.store import Database
 log = logging.getLogger("hotline.commits")
 
 
+_NO_REVERSE: set[str] = set()  # servers (by address) without the backwards read: forwards instead
+
+
+async def _token_of(conv, e) -> str | None:
+    if e.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    details = e.marker_recorded_event_attributes.details
+    if "result" not in details or not details["result"].payloads:
+        return None
+    try:
+        (value,) = await conv.decode(details["result"].payloads)
+    except Exception:  # not ours (a patch marker, an undecodable result): no token in it
+        return None
+    return value if isinstance(value, str) and value.startswith("tok:") else None
+
+
 async def recorded_tokens(client: Client, workflow_id: str, since: int = 1) -> tuple[set[str], int]:
     """The tokens the order's history recorded as local-activity results from event `since` on,
     and the history's length.
@@ -31,11 +47,29 @@ async def recorded_tokens(client: Client, workflow_id: str, since: int = 1) -> t
     Read backwards, newest event first, and only down to `since` (the earliest workflow task
     with a write still held): a marker of that task comes after its start, so the tail that the
     last action added is all there is to read, however long the order's history has grown.
+    A server without the backwards read (the time-skipping test server) is read forwards, whole.
     """
+    address = client.service_client.config.target_host
+    if address not in _NO_REVERSE:
+        try:
+            return await _read_backwards(client, workflow_id, since)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.UNIMPLEMENTED:
+                raise
+            _NO_REVERSE.add(address)
+    tokens: set[str] = set()
+    length = 0
+    async for e in client.get_workflow_handle(workflow_id).fetch_history_events():
+        length = e.event_id
+        if e.event_id >= since and (token := await _token_of(client.data_converter, e)):
+            tokens.add(token)
+    return tokens, length
+
+
+async def _read_backwards(client: Client, workflow_id: str, since: int) -> tuple[set[str], int]:
     req = GetWorkflowExecutionHistoryReverseRequest(
         namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id), maximum_page_size=64)
     tokens: set[str] = set()
-    conv = client.data_converter
     length = 0
     while True:
         page = await client.workflow_service.get_workflow_execution_history_reverse(req)
@@ -43,17 +77,8 @@ async def recorded_tokens(client: Client, workflow_id: str, since: int = 1) -> t
             length = max(length, e.event_id)
             if e.event_id < since:
                 return tokens, length
-            if e.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
-                continue
-            details = e.marker_recorded_event_attributes.details
-            if "result" not in details or not details["result"].payloads:
-                continue
-            try:
-                (value,) = await conv.decode(details["result"].payloads)
-            except Exception:  # not ours (a patch marker, an undecodable result): no token in it
-                continue
-            if isinstance(value, str) and value.startswith("tok:"):
-                tokens.add(value)
+            if token := await _token_of(client.data_converter, e):
+                tokens.add(token)
         if not page.next_page_token:
             return tokens, length
         req.next_page_token = page.next_page_token
