@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from hotline.apikeys import Principal
 from hotline.console import labels
@@ -43,16 +44,28 @@ def countdown(dt: datetime | None, now: datetime | None = None) -> str:
         return ""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    secs = int((dt - (now or datetime.now(timezone.utc))).total_seconds())
-    late, secs = secs < 0, abs(secs)
+    delta = (dt - (now or datetime.now(timezone.utc))).total_seconds()
+    late, secs = delta < 0, int(abs(delta))  # late from the first instant past, not the first minute
     d, h, m = secs // 86400, secs % 86400 // 3600, secs % 3600 // 60
     text = (f"{d}天{h}小时" if d else f"{h}小时{m}分" if h else f"{m}分")
     return f"超时 {text}" if late else f"剩 {text}"
 
 
+def ticking(dt: datetime | None) -> Markup:
+    """The countdown as text, in an element static/countdown.js keeps ticking (the text stands
+    without scripts)."""
+    if dt is None:
+        return Markup("")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    due = dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    late = " late" if dt < datetime.now(timezone.utc) else ""
+    return Markup('<span class="countdown{}" data-due="{}">{}</span>').format(late, due, countdown(dt))
+
+
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                         trim_blocks=True, lstrip_blocks=True)
-templates.filters.update(local=local, countdown=countdown)
+templates.filters.update(local=local, countdown=countdown, ticking=ticking)
 templates.globals.update(L=labels, values={}, failed=None, error=None)
 
 
