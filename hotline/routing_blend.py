@@ -15,10 +15,11 @@ from hotline.catalogue import Catalogue
 from hotline.routing import Candidate, Router, RoutingResult
 from hotline.routing_model import DISTRICT, RoutingModel
 
-MODEL_WEIGHT = 0.7  # share of the classifier in the blend
+MODEL_WEIGHT = 0.65  # share of the classifier in the blend (tune_blend.py)
 CHOOSE_MARGIN = 0.12  # top two closer than this: "please choose"
 MODEL_ALONE = 0.45  # with no list matched, the model routes by itself above this confidence
-CLEAR_AGREE = 0.65  # a clear owner stays clear only if the model gives it at least this
+CLEAR_AGREE = 0.85  # a clear owner stays clear only if the model gives it at least this
+CLEAR_MARGIN = 0.0  # ... and the blended top leads the second by this (tried; not needed)
 MODEL_EXTRA = 0.08  # a unit the lists did not match is listed from this confidence on
 POOL = 8  # evidence candidates considered before the blend
 
@@ -115,8 +116,9 @@ def _decide(base: RoutingResult, cands: list[Candidate], model_top: str | None,
     explanation = base.explanation
     base_top = base.candidates[0].unit if base.candidates else None
     if base.decision == "clear_owner":
+        lead = (top.confidence or 0) - (cands[1].confidence or 0 if len(cands) > 1 else 0)
         if (model_top != base_top or top.unit != base_top or close
-                or model_p.get(base_top, 0.0) < CLEAR_AGREE):
+                or model_p.get(base_top, 0.0) < CLEAR_AGREE or lead < CLEAR_MARGIN):
             decision = "nearest_duty"
             who = cands[0] if top.unit != base_top else next(
                 (c for c in cands if c.unit == model_top), cands[0])

@@ -1,20 +1,30 @@
 """Where routing models live: var/routing-models/<version>.joblib and `current` naming the
-promoted one (issue 19). The first use trains the base model from the shipped corpus (fixed
-seed: the same file everywhere) and caches it; every process picks up a promotion on its next
-routing (one stat of `current`).
+promoted one (issue 19); every process picks up a promotion on its next routing (one stat of
+`current`). HOTLINE_ROUTING_MODEL=off routes from the responsibility lists only.
 
-HOTLINE_ROUTING_MODEL=off routes from the responsibility lists only.
+The base model (the shipped corpus alone) is trained at first use, not shipped. Why: it is a
+pure function of the corpus and the code (fixed seed, its version a hash of both), so a shipped
+pickle would be a 3.6 MB binary tied to one scikit-learn release that every corpus edit must
+remember to rebuild. Instead training takes ~5 s (the sag solver) and the result is cached per
+user under ~/.cache/hotline12345/routing-base/ keyed by model version and scikit-learn version:
+a fresh clone trains once, and every stack test, `./run.sh` and test gateway with its own var
+directory copies the cached file. Writes go to a unique temporary file and os.replace, and one
+process trains while the others wait on a file lock, so parallel starts never race or repeat.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
+import tempfile
 import threading
 from pathlib import Path
 
 import joblib
+import sklearn
 
-from hotline.routing_model import RoutingModel, corpus_rows, train
+from hotline.routing_model import RoutingModel, corpus_rows, model_version, train
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +32,57 @@ log = logging.getLogger(__name__)
 def default_dir() -> Path:
     from hotline.settings import VAR_DIR
     return Path(os.environ.get("HOTLINE_ROUTING_MODEL_DIR", VAR_DIR / "routing-models"))
+
+
+def base_cache_dir() -> Path:
+    env = os.environ.get("HOTLINE_ROUTING_BASE_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hotline12345" / "routing-base"
+
+
+@contextlib.contextmanager
+def file_lock(directory: Path):
+    """An exclusive lock between processes (threads of one process use ModelStore._lock)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """write(tmp) then os.replace: a reader sees the old file or the whole new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)  # as a plain write would leave it
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def base_model() -> RoutingModel:
+    """The model of the shipped corpus alone, from the per-user cache or trained (once)."""
+    rows = corpus_rows()
+    version = model_version(rows, [1.0] * len(rows))
+    cache = base_cache_dir()
+    path = cache / f"{version}-sklearn{sklearn.__version__}.joblib"
+    try:
+        with file_lock(cache):
+            if path.exists():
+                return joblib.load(path)
+            model = train(rows)
+            _atomic_write(path, lambda tmp: joblib.dump(model, tmp))
+            return model
+    except OSError:  # no writable cache (a read-only home): train in memory
+        log.warning("no routing model cache at %s: training in memory", cache)
+        return train(rows)
 
 
 class ModelStore:
@@ -60,16 +121,13 @@ class ModelStore:
     def save(self, model: RoutingModel) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"{model.version}.joblib"
-        tmp = path.with_suffix(".tmp")
-        joblib.dump(model, tmp)
-        tmp.replace(path)
+        _atomic_write(path, lambda tmp: joblib.dump(model, tmp))
         return path
 
     def promote(self, model: RoutingModel) -> None:
         self.save(model)
-        tmp = self.dir / "current.tmp"
-        tmp.write_text(model.version + "\n")
-        tmp.replace(self.current_file)  # atomic: readers see the old or the new version
+        # atomic: readers see the old or the new version
+        _atomic_write(self.current_file, lambda tmp: tmp.write_text(model.version + "\n"))
 
     def current_version(self) -> str | None:
         try:
@@ -79,17 +137,17 @@ class ModelStore:
 
     def ensure_base(self) -> RoutingModel | None:
         with self._lock:
-            if self.current_file.exists():
-                version = self.current_file.read_text().strip()
-                return self.load(version)
             try:
-                model = train(corpus_rows())
-                self.promote(model)
+                with file_lock(self.dir):  # another process may be promoting the base now
+                    if self.current_file.exists():
+                        return self.load(self.current_file.read_text().strip())
+                    model = base_model()
+                    self.promote(model)
             except Exception:
-                log.exception("routing model could not be trained: evidence only")
+                log.exception("routing model could not be loaded or trained: evidence only")
                 self._failed = True
                 return None
-            log.info("routing model %s trained from the shipped corpus", model.version)
+            log.info("routing model %s promoted from the shipped corpus", model.version)
             return model
 
 
