@@ -79,7 +79,7 @@ async def _prepare(settings) -> tuple[str | None, tuple[str, str] | None]:
     from hotline.apikeys import ensure_dev_admin_key
     from hotline.console.accounts import ensure_dev_account
     from workflows.connect import connect
-    from workflows.setup import register_search_attributes
+    from workflows.setup import ensure_routing_retrain_schedule, register_search_attributes
 
     db = Database(settings.database_url)
     db.check()
@@ -90,6 +90,7 @@ async def _prepare(settings) -> tuple[str | None, tuple[str, str] | None]:
     db.dispose()
     client = await connect(settings)
     await register_search_attributes(client, settings.temporal_namespace)
+    await ensure_routing_retrain_schedule(client, settings.task_queue)  # weekly (issue 19)
     return key, account
 
 

@@ -6,6 +6,7 @@ from temporalio.client import Client
 from activities.deadlines import DeadlineActivities
 from activities.notify import NotifyActivities
 from activities.routing import RoutingActivities
+from activities.routing_retrain import RoutingRetrainActivities
 from activities.store import StoreActivities
 from activities.supervision import SupervisionActivities
 from hotline.calendar_admin import CalendarSource
@@ -24,4 +25,5 @@ def build_activities(db: Database, client: Client | None, task_queue: str, polic
     routing = RoutingActivities(router)
     supervision = SupervisionActivities(db, client, task_queue, policy)
     return [store.record_step, store.sync_read_model, notify.notify, deadlines.compute_deadlines, routing.recommend_return,
-            supervision.send_strike, supervision.flag_staff, supervision.record_ledger_event]
+            supervision.send_strike, supervision.flag_staff, supervision.record_ledger_event,
+            RoutingRetrainActivities(db).retrain_routing_model]

@@ -1,4 +1,4 @@
-"""Cluster set-up: the custom search attributes of SPEC §8 (idempotent)."""
+"""Cluster set-up: the custom search attributes of SPEC §8 and the weekly routing retrain (idempotent)."""
 from __future__ import annotations
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -23,3 +23,23 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing))
     return sorted(missing)
+
+
+async def ensure_routing_retrain_schedule(client: Client, task_queue: str) -> bool:
+    """The weekly routing retrain (issue 19) as a Schedule; True if it was created now.
+    An existing schedule is left as it is (an operator may have paused it)."""
+    from temporalio.client import (Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError,
+                                   ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec)
+
+    from workflows.routing_retrain import (SCHEDULE_CRON, SCHEDULE_ID, SCHEDULE_TIME_ZONE,
+                                           RoutingRetrainWorkflow)
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(RoutingRetrainWorkflow.run, id=f"{SCHEDULE_ID}-run",
+                                           task_queue=task_queue),
+        spec=ScheduleSpec(cron_expressions=[SCHEDULE_CRON], time_zone_name=SCHEDULE_TIME_ZONE),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
+    try:
+        await client.create_schedule(SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        return False
+    return True
