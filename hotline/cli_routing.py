@@ -7,10 +7,13 @@ def add_commands(sub) -> None:
     rsub = r.add_subparsers(dest="routing_cmd", required=True)
     rsub.add_parser("retrain", help="retrain from the corpus plus corrections; promote if not worse")
     rsub.add_parser("status", help="the promoted model and the corrections recorded")
+    rsub.add_parser("schedule", help="create the weekly retrain schedule if missing (./run.sh does it)")
     r.set_defaults(handler=cmd_routing)
 
 
 def cmd_routing(args) -> None:
+    if args.routing_cmd == "schedule":
+        return _schedule()
     from starter import _catalogue, _db
     from hotline.routing_learning import corrections, retrain
     from hotline.routing_store import ModelStore
@@ -28,3 +31,19 @@ def cmd_routing(args) -> None:
         h, c = rep[f"{name}_heldout"], rep[f"{name}_corrections"]
         print(f"{name} {str(rep[name])[:14]:<14}{h[0]:>8.1%}{h[1]:>8.1%}{c[0]:>20.1%}{c[1]:>8.1%}")
     print(f"promoted: {rep['new']}" if rep["promoted"] else f"kept: {rep['old']} (the new model is worse)")
+
+
+def _schedule() -> None:
+    """For a cluster set up without stack.py (compose): the same idempotent call."""
+    import asyncio
+
+    from hotline.settings import load_settings
+    from workflows.connect import connect
+    from workflows.routing_retrain import SCHEDULE_ID
+    from workflows.setup import ensure_routing_retrain_schedule
+
+    async def run() -> bool:
+        settings = load_settings()
+        return await ensure_routing_retrain_schedule(await connect(settings), settings.task_queue)
+
+    print(f"schedule {SCHEDULE_ID}: {'created' if asyncio.run(run()) else 'already there'}")
