@@ -22,6 +22,7 @@ from hotline.models import ReturnRequestAction
 from hotline.units import ensure_catalogue
 from tests.browser import async_browser, save_output
 from tests.conftest import CODEC, free_port
+from tests.harness import seed_order_numbers
 from tests.harness import router, running_worker
 from tests.test_ui_codec import serve
 
@@ -76,6 +77,7 @@ async def reload_until(page: Page, url: str, locator_fn, tries: int = 40) -> Non
 
 async def test_an_order_lives_its_whole_life_in_the_console(dev_env, sqlite_db, tmp_path):
     db = sqlite_db
+    seed_order_numbers(db)  # the dev server is shared by the session: no workflow id of another test
     ensure_catalogue(db)
     _, op_pw = create_account(db, "王话务", "intake", login="op1")
     _, admin_pw = create_account(db, "陈主任", "admin", login="office1")
