@@ -72,7 +72,7 @@ async def until(check, what: str, timeout: float = 90.0):
         await asyncio.sleep(0.2)
 
 
-def _stop(p: subprocess.Popen) -> None:
+def stop_process(p: subprocess.Popen) -> None:
     if p.poll() is None:
         p.terminate()
         try:
@@ -113,8 +113,8 @@ async def running_stack(dev_env, tmp: Path, **extra_env):
                 await until(ready, f"{url}/readyz")
             yield stack
     finally:
-        _stop(gateway)
-        _stop(worker)
+        stop_process(gateway)
+        stop_process(worker)
         db.dispose()
 
 

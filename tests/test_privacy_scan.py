@@ -12,13 +12,10 @@ The owner and the admin do read it (the control: the scan would find it if it le
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -29,7 +26,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from hotline.masking import fold
 from hotline.store import Database
+from tests.conftest import free_port
 from tests.harness import seed_order_numbers
+from tests.obs_stack import stop_process, until
 from tests.test_api import H, ORDER, prepare
 from tests.test_encrypted_history import payloads_in
 
@@ -50,32 +49,6 @@ def leaks(text: str) -> list[str]:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(p: subprocess.Popen) -> None:
-    if p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-async def _until(check, what: str, timeout: float = 90.0):
-    end = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
-
-
 def test_the_scan_finds_every_format_it_looks_for():
     for written in (PHONE, "138-5550-1234", "138 5550 1234", "138.5550.1234", "+86 138 5550 1234",
                     "１３８５５５０１２３４", "138－5550－1234", "(138)5550-1234", NAME, "欧阳 测隐", "欧阳　测隐",
@@ -89,7 +62,7 @@ async def test_no_trace_of_the_petitioner_outside_the_owner_and_admins(dev_env, 
     db.migrate()
     keys = prepare(db)
     seed_order_numbers(db)
-    port, queue = _free_port(), f"scan-{uuid.uuid4().hex[:8]}"
+    port, queue = free_port(), f"scan-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "DATABASE_URL": db.url, "HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": "fast",
            "HOTLINE_HTTP_PORT": str(port)}
@@ -110,7 +83,7 @@ async def test_no_trace_of_the_petitioner_outside_the_owner_and_admins(dev_env, 
                     return (await c.get("/readyz")).status_code == 200
                 except httpx.TransportError:
                     return False
-            await _until(ready, "the gateway")
+            await until(ready, "the gateway")
             body = {**ORDER, "title": f"{NAME}反映工地噪音，电话１３８５５５０１２３４",
                     "description": f"我是{NAME}（欧阳 测隐），手机 +86 138 5550 1234，也可打138－5550－1234",
                     "petitioner": {"name": NAME, "phone": PHONE}}
@@ -134,7 +107,7 @@ async def test_no_trace_of_the_petitioner_outside_the_owner_and_admins(dev_env, 
             async def closed():
                 r = await c.get(f"/api/v1/orders/{no}", headers=admin)
                 return r.json()["stage"] == "closed" and r
-            owner_view = await _until(closed, "the order to close")
+            owner_view = await until(closed, "the order to close")
             assert leaks(owner_view.text), "the control: an admin reads the petitioner"
             assert leaks((await c.get(f"/api/v1/orders/{no}", headers=zjj)).text), "and so does the owner"
 
@@ -155,10 +128,10 @@ async def test_no_trace_of_the_petitioner_outside_the_owner_and_admins(dev_env, 
             # the SMS to the petitioner went out (through the log adapter) before the logs are read
             async def sms_logged():
                 return "sms to 138****1234" in (logs / "worker.log").read_text(encoding="utf-8", errors="replace")
-            await _until(sms_logged, "an SMS to the petitioner in the worker's log")
+            await until(sms_logged, "an SMS to the petitioner in the worker's log")
     finally:
-        _stop(gateway)
-        _stop(worker)
+        stop_process(gateway)
+        stop_process(worker)
         db.dispose()
 
     for text in non_owner:
