@@ -14,7 +14,7 @@ from hotline.catalogue import default_catalogue_path, load_catalogue
 from hotline.orders import intake_order
 from hotline.routing_blend import LearnedRouter
 from hotline.routing_learning import add_example, corrections, retrain
-from hotline.routing_model import CORPUS_DIR, corpus_rows
+from hotline.routing_model import CORPUS_DIR, corpus_rows, model_version
 from hotline.routing_store import ModelStore, base_cache_dir
 from hotline.store.tables import RoutingSuggestionRow
 from hotline.units import import_catalogue
@@ -125,16 +125,19 @@ def _active_version(directory: str) -> str:
     return ModelStore(Path(directory)).active().version
 
 
-def test_stores_share_one_cached_base_model_and_parallel_starts_agree(tmp_path, store):
-    # The module's store already put the base model in the per-user cache: fresh var
-    # directories (a stack test, a second checkout's gateway) copy it instead of training.
-    cached = sorted(base_cache_dir().glob(f"{store.current_version()}-*.joblib"))
+def test_stores_share_one_cached_base_model_and_parallel_starts_agree(tmp_path, router):
+    # The base model is in the per-user cache once any store has used it (the module's store
+    # did): fresh var directories (a stack test, a test gateway) copy it instead of training.
+    router.route("停电了", "help")
+    rows = corpus_rows()
+    base = model_version(rows, [1.0] * len(rows))
+    cached = sorted(base_cache_dir().glob(f"{base}-*.joblib"))
     assert len(cached) == 1
     stamp = cached[0].stat().st_mtime_ns
     with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as ex:
         versions = list(ex.map(_active_version, [str(tmp_path / "one")] * 3 + [str(tmp_path / "two")]))
-    assert set(versions) == {store.current_version()}
+    assert set(versions) == {base}
     assert cached[0].stat().st_mtime_ns == stamp, "the cached base model was not retrained"
     for d in ("one", "two"):
-        assert (tmp_path / d / "current").read_text().strip() == store.current_version()
+        assert (tmp_path / d / "current").read_text().strip() == base
         assert not list((tmp_path / d).glob("*.tmp")), "no temporary file left behind"
