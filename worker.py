@@ -95,6 +95,18 @@ async def _check_queries_refused(client: Client) -> bool:
     return False
 
 
+async def _ensure_schedules(client: Client, settings: Settings) -> None:
+    """The weekly routing retrain (issue 19), created by whichever worker starts first, so a
+    deployment set up without stack.py (compose, a real cluster) has it too; an existing one,
+    perhaps paused by an operator, is left alone."""
+    from workflows.setup import ensure_routing_retrain_schedule
+    try:
+        if await ensure_routing_retrain_schedule(client, settings.task_queue):
+            log.info("weekly routing retrain scheduled on task queue %r", settings.task_queue)
+    except Exception as exc:  # never keep the worker from starting over it
+        log.warning("routing retrain schedule not ensured: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
 def _warn_calendar(db: Database) -> None:
     """Say at start-up when deadlines are about to rest on a guessed calendar (a year unpublished)."""
     from datetime import datetime, timezone
@@ -127,6 +139,7 @@ async def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     worker = make_worker(client, db, settings, policy=policy)
+    await _ensure_schedules(client, settings)
     dispatcher = OutboxDispatcher(db)
     outbox_task = asyncio.create_task(_dispatch_outbox(dispatcher, stop))
     commits_task = asyncio.create_task(watch_commits(db, client, stop))  # held writes released or voided

@@ -24,6 +24,10 @@ async def test_triggering_the_weekly_schedule_retrains_and_records_the_decision(
                     "complaint", None, "JTJ")
     store = ModelStore(tmp_path / "models")
     client, queue = dev_env.client, f"q-{uuid.uuid4().hex[:8]}"
+    try:  # a worker process of an earlier test on this shared server may have created it (worker.py)
+        await client.get_schedule_handle(SCHEDULE_ID).delete()
+    except Exception:
+        pass
     retrain = RoutingRetrainActivities(sqlite_db, store).retrain_routing_model
     async with Worker(client, task_queue=queue, workflows=[RoutingRetrainWorkflow], activities=[retrain],
                       activity_executor=ThreadPoolExecutor(max_workers=1)):
