@@ -103,10 +103,16 @@ async def cmd_intake(args) -> None:
     from hotline.intake import IdempotencyConflict, scoped_key
     db = _db()
     try:
-        st = await intake_order(db, await _engine(), _router(db), req, scoped_key("cli", args.idempotency_key))
+        router = _router(db)
+        st = await intake_order(db, await _engine(), router, req, scoped_key("cli", args.idempotency_key))
     except (IntakeError, IdempotencyConflict) as exc:
         raise CliError(str(exc)) from None
     _print_state(st)
+    from hotline.duplicates import for_request  # open orders that may be the same matter (issue 18)
+    for c in for_request(db, router, req, {st.order_no}):
+        ev = c.evidence
+        print(f"  possible duplicate {c.order_no}  score={c.score:.2f}  stage={c.stage.value}  owner={c.owner}  "
+              f"{c.title}  places={','.join(ev.places) or '-'}  matters={','.join(ev.matters) or '-'}")
 
 
 def cmd_show(args) -> None:

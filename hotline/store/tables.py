@@ -75,7 +75,9 @@ class OrderRow(Base):
     """Read model of a work order, kept current by the workflow's activities."""
 
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_kpi_replied", "replied_at", "owner", "replied_on_time", "dispatched_at"),)
+    __table_args__ = (Index("ix_orders_kpi_replied", "replied_at", "owner", "replied_on_time", "dispatched_at"),
+                      # duplicate candidates (issue 18): one district's orders of the last days
+                      Index("ix_orders_open_district", "district", "created_at", "stage"))
     order_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     workflow_id: Mapped[str] = mapped_column(String(64))
     # "<scope>:<Idempotency-Key>" (scope: the API key, or the CLI) and a hash of the request body
