@@ -168,6 +168,9 @@ class Limits:
     open311_per_ip: Rate | None = Rate(50, 200)  # the public Open311 endpoints, per address
     per_key: Rate | None = Rate(50, 200)  # requests of one API key
     auth_failures: Rate | None = Rate(1, 200)  # wrong keys from one address, then it waits
+    # the citizens' progress lookup (issue 18): per address, and per order number from anywhere
+    track_per_ip: Rate | None = Rate(0.2, 20)
+    track_per_order: Rate | None = Rate(1 / 60, 10)
 
 
 _RATE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)/(?P<unit>s|min|h)(?::(?P<burst>\d+))?$")
@@ -192,7 +195,8 @@ def _rate(env: dict, name: str, default: Rate | None) -> Rate | None:
 
 def load_limits(env: dict | None = None) -> Limits:
     """HOTLINE_MAX_BODY (bytes), HOTLINE_MAX_JSON_DEPTH, and rates as `N/s|min|h[:burst]` or `off`:
-    HOTLINE_RATE_PER_IP, HOTLINE_RATE_OPEN311, HOTLINE_RATE_PER_KEY, HOTLINE_RATE_AUTH_FAILURES."""
+    HOTLINE_RATE_PER_IP, HOTLINE_RATE_OPEN311, HOTLINE_RATE_PER_KEY, HOTLINE_RATE_AUTH_FAILURES,
+    HOTLINE_RATE_TRACK, HOTLINE_RATE_TRACK_ORDER."""
     env = dict(os.environ if env is None else env)
     d = Limits()
     return Limits(
@@ -202,6 +206,8 @@ def load_limits(env: dict | None = None) -> Limits:
         open311_per_ip=_rate(env, "HOTLINE_RATE_OPEN311", d.open311_per_ip),
         per_key=_rate(env, "HOTLINE_RATE_PER_KEY", d.per_key),
         auth_failures=_rate(env, "HOTLINE_RATE_AUTH_FAILURES", d.auth_failures),
+        track_per_ip=_rate(env, "HOTLINE_RATE_TRACK", d.track_per_ip),
+        track_per_order=_rate(env, "HOTLINE_RATE_TRACK_ORDER", d.track_per_order),
     )
 
 

@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 
 from hotline import transitions
 from hotline.api import admin_routes, calendar_routes, codec_routes, errors, kpi_routes, observability, open311, wire
+from hotline.api import track_routes
+from hotline.duplicates import IntakeAnswer, RoutingAnswer, find_duplicates, for_request
 from hotline.health import ready_problems
 from hotline.api.guard import Guard
 from hotline.api.throttle import KeyThrottle
@@ -32,7 +34,7 @@ from hotline.models import (
 from hotline.intake import IdempotencyConflict, scoped_key
 from hotline.orders import IntakeError, intake_order
 from hotline.readmodel import load_order
-from hotline.routing import Router, RoutingResult
+from hotline.routing import Router
 from hotline.store import Database
 from hotline.settings import Limits, load_limits
 from hotline.store.tables import OrderRow, UnitRow
@@ -256,16 +258,19 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
             raise ApiError(409, str(exc)) from None
         return view(p, st)
 
-    @app.post("/api/v1/orders", status_code=201, response_model=OrderState, tags=["orders"],
-              summary="intake (受理): create a work order, dispatch it, start its workflow")
+    @app.post("/api/v1/orders", status_code=201, response_model=IntakeAnswer, tags=["orders"],
+              summary="intake (受理): create a work order, dispatch it, start its workflow; "
+                      "`duplicates`: open orders that may be the same matter (并单)")
     async def intake(request: Request, req: IntakeRequest, p: Principal = Depends(require("intake", "admin")),
                      idempotency_key: str | None = Header(
                          default=None, min_length=1, max_length=128,
-                         description="same key → same order and no second workflow")) -> OrderState:
+                         description="same key → same order and no second workflow")) -> IntakeAnswer:
         if req.channel == Channel.open311:  # the route sets it: only /open311/ makes open311 orders
             raise ApiError(422, "channel: 'open311' is set by the Open311 endpoint only; "
                                 "record how the citizen reached the hotline: phone, web, app or wechat")
-        return await _intake(req, p, idempotency_key, _engine(request), _router(request))
+        st = await _intake(req, p, idempotency_key, _engine(request), _router(request))
+        dups = await asyncio.to_thread(for_request, db, _router(request), req, {st.order_no})
+        return IntakeAnswer.model_validate({**st.model_dump(), "duplicates": dups})
 
     @app.get("/api/v1/orders/{order_no}", response_model=OrderState, tags=["orders"],
              summary="current state and history of actions")
@@ -331,20 +336,24 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
 
     # ------------------------------------------------------------------ routing
 
-    @app.get("/api/v1/routing", response_model=RoutingResult, tags=["routing"],
-             summary="ranked candidate units with the responsibility entries that matched")
+    @app.get("/api/v1/routing", response_model=RoutingAnswer, tags=["routing"],
+             summary="ranked candidate units with the responsibility entries that matched, and "
+                     "open orders that may be the same matter (`duplicates`)")
     async def route(text: str = Query(min_length=1, max_length=5000), category: Category | None = None,
                     district: District | None = None, _: Principal = Depends(principal),
-                    router: Router = Depends(_router)) -> RoutingResult:
+                    router: Router = Depends(_router)) -> RoutingAnswer:
         if not text.strip():
             raise ApiError(422, "text: must not be blank")
-        return router.route(text, category.value if category else None, district)
+        result = router.route(text, category.value if category else None, district)
+        dups = await asyncio.to_thread(find_duplicates, db, router, text, result.district)
+        return RoutingAnswer(**result.model_dump(), duplicates=dups)
 
     app.include_router(admin_routes.router)
     app.include_router(kpi_routes.router)
     app.include_router(open311.router)
     app.include_router(calendar_routes.router)
     app.include_router(codec_routes.router)
+    track_routes.install(app, limits)  # the citizens' progress lookup (issue 18)
     from hotline.console import install as install_console
     install_console(app)  # the web console (工单工作台) under /console
     observability.install(app, db)  # GET /metrics, requests counted by route template
