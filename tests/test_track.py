@@ -1,0 +1,61 @@
+"""The citizens' progress lookup (issue 18, 自助查询) on the real app with a real worker: the
+stage and dates for the right digits, one and the same answer for wrong digits and unknown
+orders, nothing personal or internal, and the limits per address and per order number."""
+from __future__ import annotations
+
+from hotline.api.app import create_app
+from hotline.settings import Limits, Rate
+from tests.harness import router
+from tests.test_api import ORDER, H, api_client, live_api, prepare
+
+NOTE = "已电话联系王小明，约定明早去现场看"
+SECRET = "内部意见：施工方与住建局有纠纷"
+
+
+async def test_progress_for_the_right_digits_and_one_answer_for_every_wrong_try(ts_env, sqlite_db):
+    keys = prepare(sqlite_db)
+    async with live_api(ts_env.client, sqlite_db) as (c, h):
+        r = await c.post("/api/v1/orders", headers=H(keys["intake"]), json=ORDER)
+        assert r.status_code == 201, r.text
+        no = r.json()["order_no"]
+        r = await c.post("/api/v1/track", json={"order_no": no, "phone_last4": "1234"})
+        assert r.status_code == 200, r.text
+        p = r.json()
+        assert p["stage"] == "已转交承办单位，等待签收" and p["owner"] == "三亚市住房和城乡建设局"
+        assert [s["step"] for s in p["steps"]] == ["受理", "转办", "签收", "联系", "答复", "办结"]
+        assert p["steps"][0]["at"] and p["steps"][1]["at"] and p["steps"][2]["at"] is None
+        assert p["next_deadline"]["what"] == "签收期限" and p["next_deadline"]["by"]
+
+        for action, body in [("sign", {}), ("contact", {"note": NOTE})]:
+            assert (await c.post(f"/api/v1/orders/{no}/{action}", headers=H(keys["ZJJ"]), json=body)).status_code == 200
+        r = await c.post("/api/v1/track", json={"order_no": no, "phone_last4": "1234"})
+        p = r.json()
+        assert p["stage"] == "承办单位正在办理" and p["steps"][3]["at"] and p["next_deadline"]["what"] == "答复期限"
+        assert set(p) == {"order_no", "stage", "owner", "steps", "next_deadline"}
+        for private in ("王小明", "13800001234", "138", NOTE, "工地", "打桩", "迎宾路", "ZJJ", "workflow", "actions"):
+            assert private not in r.text, private
+
+        wrong = await c.post("/api/v1/track", json={"order_no": no, "phone_last4": "4321"})
+        unknown = await c.post("/api/v1/track", json={"order_no": "SY20990101999999", "phone_last4": "1234"})
+        assert wrong.status_code == unknown.status_code == 404
+        assert wrong.json() == unknown.json() and "工单号" in wrong.json()["error"]["message"]
+        assert wrong.headers.get("content-length") == unknown.headers.get("content-length")
+        # no key needed, and a key changes nothing
+        assert (await c.post("/api/v1/track", headers=H(keys["admin"]),
+                             json={"order_no": no, "phone_last4": "4321"})).json() == wrong.json()
+        bad = await c.post("/api/v1/track", json={"order_no": no, "phone_last4": "12"})
+        assert bad.status_code == 422
+
+        # the limits: per order number (from any address) and per address, known or not alike
+        tight = create_app(sqlite_db, h.engine, router(),
+                           limits=Limits(track_per_order=Rate(0.001, 3), track_per_ip=Rate(0.001, 9)))
+        async with api_client(tight) as t:
+            for order in (no, "SY20990101999999"):
+                codes = [(await t.post("/api/v1/track", json={"order_no": order, "phone_last4": "0000"})).status_code
+                         for _ in range(4)]
+                assert codes == [404, 404, 404, 429], (order, codes)
+            r = await t.post("/api/v1/track", json={"order_no": no, "phone_last4": "1234"})
+            assert r.status_code == 429 and r.headers["Retry-After"]  # the right digits wait too
+            assert "该工单号" in r.json()["error"]["message"]
+            r = await t.post("/api/v1/track", json={"order_no": "SY20990101000001", "phone_last4": "0000"})
+            assert r.status_code == 429 and "地址" in r.json()["error"]["message"]  # the tenth from this address
