@@ -59,3 +59,19 @@ async def test_progress_for_the_right_digits_and_one_answer_for_every_wrong_try(
             assert "该工单号" in r.json()["error"]["message"]
             r = await t.post("/api/v1/track", json={"order_no": "SY20990101000001", "phone_last4": "0000"})
             assert r.status_code == 429 and "地址" in r.json()["error"]["message"]  # the tenth from this address
+
+
+async def test_the_public_tracking_page(ts_env, sqlite_db):
+    keys = prepare(sqlite_db)
+    async with live_api(ts_env.client, sqlite_db) as (c, h):
+        no = (await c.post("/api/v1/orders", headers=H(keys["intake"]), json=ORDER)).json()["order_no"]
+        assert (await c.get("/console/track")).status_code == 200
+        r = await c.post("/console/track", data={"order_no": no, "phone_last4": "1234"})
+        assert r.status_code == 200 and "已转交承办单位，等待签收" in r.text and "三亚市住房和城乡建设局" in r.text
+        assert "王小明" not in r.text and "13800001234" not in r.text and "打桩" not in r.text
+        other = "SY20990101999999"
+        wrong = await c.post("/console/track", data={"order_no": no, "phone_last4": "4321"})
+        unknown = await c.post("/console/track", data={"order_no": other, "phone_last4": "4321"})
+        assert wrong.status_code == unknown.status_code == 404
+        assert wrong.text.replace(no, "X") == unknown.text.replace(other, "X")  # the same page
+        assert (await c.post("/console/track", data={"order_no": no, "phone_last4": "12"})).status_code == 422

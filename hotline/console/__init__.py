@@ -31,10 +31,10 @@ def _temporal_ui() -> str:
 
 
 def install(app: FastAPI, secret: bytes | None = None) -> None:
-    from hotline.console import auth_pages, intake_pages, office_pages, order_pages
+    from hotline.console import auth_pages, intake_pages, office_pages, order_pages, track_pages
     from hotline.console.web import HERE
 
     app.state.console = ConsoleState(Signer(secret or load_secret()), LoginThrottle(), _temporal_ui())
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (auth_pages, intake_pages, order_pages, office_pages):
+    for module in (auth_pages, intake_pages, order_pages, office_pages, track_pages):
         app.include_router(module.router)

@@ -6,6 +6,7 @@ per-form key makes a double submit land on the same order.
 """
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 from fastapi import APIRouter, Request
@@ -83,4 +84,6 @@ async def intake(request: Request) -> Response:
         return _form_page(request, who, 422 if isinstance(exc, IntakeError) else 409, str(exc), f)
     except ApiError as exc:
         return _form_page(request, who, exc.status, exc.message, f)
-    return web.page(request, "intake_done.html", status=201, who=who, st=view(who.principal, st))
+    from hotline.duplicates import for_request  # open orders that may be the same matter (issue 18)
+    dups = await asyncio.to_thread(for_request, request.app.state.db, _router(request), req, {st.order_no})
+    return web.page(request, "intake_done.html", status=201, who=who, st=view(who.principal, st), dups=dups)

@@ -1,0 +1,42 @@
+"""The citizens' progress page (自助查询, issue 18): /console/track, no sign-in.
+
+The same lookup, limits and one-answer-for-every-wrong-try as POST /api/v1/track
+(hotline/api/track_routes.py), as a plain form a citizen can use from a phone's browser.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from hotline.console import web
+from hotline.progress import NOT_FOUND, progress
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+_ORDER_NO = re.compile(r"^SY\d{8,20}$")
+_LAST4 = re.compile(r"^[0-9]{4}$")
+
+
+@router.get("/track")
+async def track_form(request: Request) -> Response:
+    return web.page(request, "track.html", values={})
+
+
+@router.post("/track")
+async def track(request: Request) -> Response:
+    f = await web.form(request)
+    values = {"order_no": f.get("order_no", "").strip()[:40], "phone_last4": f.get("phone_last4", "").strip()[:8]}
+    if not _ORDER_NO.match(values["order_no"]) or not _LAST4.match(values["phone_last4"]):
+        return web.page(request, "track.html", status=422, values=values,
+                        error="请填写工单号（SY开头）和受理时所留手机号的后四位。")
+    limits = request.app.state.track_limits
+    ip = request.client.host if request.client else "unknown"
+    for buckets, key in ((limits.per_ip, ip), (limits.per_order, values["order_no"])):
+        if buckets and buckets.take(key):
+            return web.page(request, "track.html", status=429, values=values, error="查询过于频繁，请稍后再试。")
+    found = await asyncio.to_thread(progress, request.app.state.db, values["order_no"], values["phone_last4"])
+    if found is None:
+        return web.page(request, "track.html", status=404, values=values, error=NOT_FOUND)
+    return web.page(request, "track.html", values={"order_no": values["order_no"]}, p=found)
