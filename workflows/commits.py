@@ -68,7 +68,7 @@ async def recorded_tokens(client: Client, workflow_id: str, since: int = 1) -> t
 
 async def _read_backwards(client: Client, workflow_id: str, since: int) -> tuple[set[str], int]:
     req = GetWorkflowExecutionHistoryReverseRequest(
-        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id), maximum_page_size=64)
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id), maximum_page_size=16)
     tokens: set[str] = set()
     length = 0
     while True:
