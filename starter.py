@@ -59,9 +59,13 @@ async def _engine():
     from hotline.policy import load_policy
     from workflows.connect import connect
     from workflows.engine import TemporalEngine
+    from functools import partial
+
+    from hotline.commits import confirm
     settings = load_settings()
     client = await connect(settings)
-    return TemporalEngine(client, settings.task_queue, load_policy(settings.policy))
+    return TemporalEngine(client, settings.task_queue, load_policy(settings.policy),
+                          confirm=partial(confirm, _db()))  # an answer's writes stand at once
 
 
 def _print_state(st, out=sys.stdout) -> None:

@@ -196,7 +196,11 @@ async def main(args) -> int:
             policy = load_policy("fast")
             settings = load_settings({"HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": "fast"})
             router = Router(load_catalogue(default_catalogue_path()))
-            engine = TemporalEngine(client, queue, policy, search_attributes=not args.no_search_attributes)
+            from functools import partial
+
+            from hotline.commits import confirm
+            engine = TemporalEngine(client, queue, policy, search_attributes=not args.no_search_attributes,
+                                    confirm=partial(confirm, db))  # as the gateway: an answer's writes stand
             if args.no_memo:  # what-if only: the memo's cost at the server (the shipped worker always keeps it)
                 from workflows.order_core import OrderCore
                 OrderCore._publish_memo = lambda self, upcoming: None

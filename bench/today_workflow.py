@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.common import WorkflowIDConflictPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from hotline.contracts import WorkOrderInput
+    from hotline.contracts import ActionAnswer, WorkOrderInput
     from hotline.models import IntakeRequest, OrderState
     from workflows.engine import start_attributes, static_summary
     from workflows.work_order import WorkOrderWorkflow
@@ -44,4 +44,4 @@ async def today_start(client, queue: str, policy, order_no: str, req: IntakeRequ
 
 async def today_act(h, update: str, payload) -> OrderState:
     await h.query(TodayWorkOrderWorkflow.state)  # the owner check read the running workflow
-    return await h.execute_update(update, payload, result_type=OrderState)
+    return (await h.execute_update(update, payload, result_type=ActionAnswer)).state

@@ -85,3 +85,9 @@ def settle(db: Database, order_no: str, confirmed: set[str], voided: set[str]) -
                                                      OutboxRow.token.in_(voided)).values(status="void"))
         last = s.scalar(select(OrderRow.last_token).where(OrderRow.order_no == order_no))
         return last in voided
+
+
+def confirm(db: Database, order_no: str, tokens: list[str]) -> None:
+    """Writes an update's answer names (workflows/engine.py): their workflow task committed, or
+    the answer could not have arrived. Audit rows stand, held notices go out."""
+    settle(db, order_no, set(tokens), set())

@@ -56,6 +56,15 @@ class DeadlineResult(BaseModel):
     values: dict[str, DeadlineValue]
 
 
+class ActionAnswer(BaseModel):
+    """What an update answers: the order after the action, and the tokens of the local-activity
+    writes the order made up to it (hotline/commits.py). The answer reaches the caller only once
+    the workflow task that carried the action committed, so those writes stand: the caller
+    confirms them at once instead of waiting for the commit watcher to read the history."""
+    state: OrderState
+    writes: list[str] = Field(default_factory=list)
+
+
 class StepRecord(BaseModel):
     """One audited step and the order's state right after it (the read model row)."""
 

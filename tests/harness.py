@@ -39,7 +39,10 @@ def intake(**over) -> IntakeRequest:
 class Harness:
     def __init__(self, client: Client, db: Database, queue: str, policy: Policy, search_attributes: bool) -> None:
         self.client, self.db, self.queue, self.policy = client, db, queue, policy
-        self.engine = TemporalEngine(client, queue, policy, search_attributes)
+        from functools import partial
+
+        from hotline.commits import confirm
+        self.engine = TemporalEngine(client, queue, policy, search_attributes, confirm=partial(confirm, db))
         self._n = 0
 
     async def start(self, owner: str = "ZJJ", req: IntakeRequest | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from activities.notify import NotifyActivities
 from activities.store import StoreActivities
@@ -143,3 +143,47 @@ async def test_recorded_tokens_on_a_server_without_the_backwards_read(ts_env, sq
         tail, tail_length = await recorded_tokens(ts_env.client, f"order-{no}", since=sign.wft)
         assert {r.token for r in rows} <= everything and length == tail_length == len((await handle.fetch_history()).events)
         assert sign.token in tail and not tail & {r.token for r in rows if r.wft < sign.wft}
+
+
+async def test_an_answer_confirms_its_writes_at_once(dev_env, sqlite_db):
+    """No commit watcher runs here: an action's answer alone confirms the writes it names (its
+    task committed, or the answer would not have come), so its audit rows stand and its held
+    notices go out at once. An engine without `confirm` leaves them held for the watcher."""
+    import uuid
+
+    from hotline.models import CallbackAction, ContactAction, ReplyAction, SignAction
+    from hotline.policy import load_policy
+    from hotline.settings import load_settings
+    from tests.harness import Harness, router, seed_order_numbers
+    from worker import make_worker
+    from workflows.engine import TemporalEngine
+
+    def unconfirmed(no: str) -> int:
+        with sqlite_db.session() as s:
+            return s.scalar(select(func.count()).select_from(ActionRow).where(
+                ActionRow.order_no == no, ActionRow.confirmed.is_(False)))
+
+    def outbox(no: str) -> set[str]:
+        with sqlite_db.session() as s:
+            return set(s.scalars(select(OutboxRow.status).where(OutboxRow.order_no == no)))
+
+    seed_order_numbers(sqlite_db)
+    queue, policy = f"q-{uuid.uuid4().hex[:8]}", load_policy("sanya")
+    async with make_worker(dev_env.client, sqlite_db, load_settings({"HOTLINE_TASK_QUEUE": queue}),
+                           policy=policy, router=router()):
+        h = Harness(dev_env.client, sqlite_db, queue, policy, False)  # its engine confirms, as the gateway's
+        no, _ = await h.start(owner="ZJJ")
+        assert unconfirmed(no) == 0 and outbox(no) and "held" not in outbox(no)  # intake and dispatch
+        await h.act(no, "sign", SignAction(by="ZJJ"))
+        await h.act(no, "contact", ContactAction(by="ZJJ", note="已电话联系"))
+        assert unconfirmed(no) == 0 and "held" not in outbox(no)
+        plain = TemporalEngine(dev_env.client, queue, policy, search_attributes=False)  # no confirm
+        await plain.act(no, "reply", ReplyAction(by="ZJJ", result="已处理", resolved=True))
+        left = unconfirmed(no)
+        assert left >= 1 and "held" in outbox(no)  # the answer named them, nobody confirmed: the watcher's
+        await h.act(no, "callback", CallbackAction(
+            by="admin:test", answered=True, resolved=True, satisfaction="satisfied"))
+        assert unconfirmed(no) == left  # the callback's own writes stand; the reply's still wait
+        from workflows.commits import settle_round
+        assert await settle_round(sqlite_db, dev_env.client) == 1  # the watcher settles the rest
+        assert unconfirmed(no) == 0 and "held" not in outbox(no)

@@ -8,6 +8,9 @@ and tests only, and the namespace refuses queries in the shipped deployments.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -17,7 +20,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from hotline.contracts import CalendarChange, StrikeReview, WorkOrderInput
+from hotline.contracts import ActionAnswer, CalendarChange, StrikeReview, WorkOrderInput
 from hotline.supervision import SupervisionInput, supervision_workflow_id
 from hotline.engine import ActionRefused, OrderNotFound
 from hotline.models import ACTION_MODELS, IntakeRequest, OrderState
@@ -54,9 +57,18 @@ def start_attributes(order_no: str, req: IntakeRequest, owner: str) -> TypedSear
     return TypedSearchAttributes(attrs)
 
 
+log = logging.getLogger("hotline.engine")
+
+
 class TemporalEngine:
-    def __init__(self, client: Client, task_queue: str, policy: Policy, search_attributes: bool = True) -> None:
+    """`confirm(order_no, tokens)`, when given, marks the local-activity writes an answer names
+    as standing (hotline/commits.py `confirm`): the answer arrived, so their task committed, and
+    the notices they hold go out now instead of after the commit watcher read the history."""
+
+    def __init__(self, client: Client, task_queue: str, policy: Policy, search_attributes: bool = True,
+                 confirm: Callable[[str, list[str]], None] | None = None) -> None:
         self.client = client
+        self.confirm = confirm
         self.task_queue = task_queue
         self.policy = policy
         self.search_attributes = search_attributes
@@ -79,7 +91,7 @@ class TemporalEngine:
         )
         # One round trip: the server starts the order and holds the answer until it is dispatched.
         try:
-            return await self.client.execute_update_with_start_workflow(
+            answer = await self.client.execute_update_with_start_workflow(
                 WorkOrderWorkflow.dispatched, start_workflow_operation=start)
         except BaseException:
             # The start operation then carries the same error: read it, so it is not reported
@@ -88,6 +100,16 @@ class TemporalEngine:
             if fut.done() and not fut.cancelled():
                 fut.exception()
             raise
+        return await self._confirmed(order_no, answer)
+
+    async def _confirmed(self, order_no: str, answer: ActionAnswer) -> OrderState:
+        if self.confirm is not None and answer.writes:
+            try:
+                await asyncio.to_thread(self.confirm, order_no, answer.writes)
+            except Exception as exc:  # the commit watcher confirms them later; the action stands
+                log.warning("order %s: writes not confirmed at once (%s); the commit watcher will",
+                            order_no, type(exc).__name__)
+        return answer.state
 
     async def query_state(self, order_no: str) -> OrderState:
         """The running workflow's own state, by query: for debugging and tests only."""
@@ -102,7 +124,7 @@ class TemporalEngine:
     async def act(self, order_no: str, action: str, payload) -> OrderState:
         handle = self.client.get_workflow_handle(order_workflow_id(order_no))
         try:
-            return await handle.execute_update(UPDATE_NAMES[action], payload, result_type=OrderState)
+            answer = await handle.execute_update(UPDATE_NAMES[action], payload, result_type=ActionAnswer)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError):
@@ -118,6 +140,7 @@ class TemporalEngine:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise OrderNotFound(order_no) from None
             raise
+        return await self._confirmed(order_no, answer)
 
     async def review_strike(self, unit: str, review: StrikeReview) -> None:
         """Hand the hotline office's decision on a held strike to the unit's supervision workflow."""

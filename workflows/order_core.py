@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from hotline import transitions
     from hotline.actor import ActorError, parse_actor
     from hotline.contracts import (
-        DeadlineItem, DeadlineRequest, DeadlineResult, NotificationRequest, StaffFlag, StepRecord,
+        ActionAnswer, DeadlineItem, DeadlineRequest, DeadlineResult, NotificationRequest, StaffFlag, StepRecord,
         Strike, WorkOrderInput, ReturnRecommendation, ReturnRecommendationRequest,
     )
     from hotline.models import (
@@ -90,6 +90,7 @@ class OrderCore:
         self._ready = False  # intake recorded and first dispatch notified
         self._published: dict[str, Any] = {}  # search attribute values last upserted
         self._memo: dict[str, Any] = {}  # memo values last upserted
+        self._writes: list[str] = []  # tokens of local-activity writes not yet handed to a caller
         self._dirty = False  # attributes/memo to publish when the action lets go (SERIAL_LOCAL)
         self._recipes: dict[str, list[DeadlineItem]] = {}  # how each deadline was computed (calendar_follow)
 
@@ -159,9 +160,19 @@ class OrderCore:
         rec = ActionRecord(seq=self._seq, action=action, by=by, at=self._now(), detail=detail or {})
         self.s.actions.append(rec)
         self._publish()
-        await self._act("record_step", StepRecord(seq=rec.seq, action=action, by=by, at=rec.at,
-                                                  detail=rec.detail, state=self.s, wft=self._wft()),
-                        f"record {action} by {by}")
+        self._wrote(await self._act("record_step", StepRecord(seq=rec.seq, action=action, by=by, at=rec.at,
+                                                              detail=rec.detail, state=self.s, wft=self._wft()),
+                                    f"record {action} by {by}"))
+
+    def _wrote(self, result: Any) -> None:
+        if isinstance(result, str) and result.startswith("tok:"):
+            self._writes.append(result)
+
+    def _answer(self) -> ActionAnswer:
+        """An update's answer: the order, and the writes made so far that no answer carried yet
+        (all of them belong to tasks that will have committed when the answer arrives)."""
+        writes, self._writes = self._writes, []
+        return ActionAnswer.model_construct(state=self.s, writes=writes)
 
     def _publish(self) -> None:
         """Keep search attributes, memo and current details in step with the state (SERIAL_LOCAL
@@ -248,11 +259,11 @@ class OrderCore:
     async def _notify(self, kind: str, to: str, subject: str, fact: str, **body: Any) -> None:
         key = f"{self.s.order_no}:{kind}:{to}:{fact}"
         self.s.notices.append(Notice(kind=kind, at=self._now(), to=to, reason=subject, key=key))
-        await self._act("notify", NotificationRequest(
+        self._wrote(await self._act("notify", NotificationRequest(
             key=key, order_no=self.s.order_no, kind=kind, to=to, subject=subject, body=body,
             petitioner_phone=self.s.petitioner.phone if to == "petitioner" else None,
             **({"state": self.s, "seq": self._seq, "wft": self._wft()} if self._serial else {}),
-        ), f"{kind} to {to}: {subject}")
+        ), f"{kind} to {to}: {subject}"))
 
     async def _strike(self, kind: str, unit: str, fact: str, reason: str, provisional: bool = False) -> None:
         strike = Strike(key=f"{self.s.order_no}:{kind}:{unit}:{fact}", unit=unit, kind=kind,

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from hotline import transitions
     from hotline.actor import ActorError, parse_actor
     from hotline.contracts import (
-        DeadlineItem, ReturnRecommendation, ReturnRecommendationRequest, StaffFlag, WorkOrderInput,
+        ActionAnswer, DeadlineItem, ReturnRecommendation, ReturnRecommendationRequest, StaffFlag, WorkOrderInput,
     )
     from hotline.models import (
         CallbackAction, CallbackResult, CoHandlerDoneAction, CoHandlerState, ContactAction,
@@ -58,10 +58,10 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
         return self.s
 
     @workflow.update
-    async def dispatched(self) -> OrderState:
+    async def dispatched(self) -> ActionAnswer:
         """Returns once the order has been dispatched (so intake can answer with its deadlines)."""
         await workflow.wait_condition(lambda: self._ready)
-        return self.s
+        return self._answer()
 
     # ------------------------------------------------------------------ validation
 
@@ -85,7 +85,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
     # ------------------------------------------------------------------ sign, contact
 
     @workflow.update
-    async def sign(self, a: SignAction) -> OrderState:
+    async def sign(self, a: SignAction) -> ActionAnswer:
         async with self._exclusive(self._v_sign, a):
             s = self.s
             s.stage, s.signed_at = Stage.signed, self._now()
@@ -102,7 +102,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                             lambda: bool(s.co_handlers) or s.owner != owner or s.stage == Stage.closed,
                             self._coordination_closed, f"coordination plan window (联办方案 12h) of {owner}")
             await self._step("sign", a.by, {"late": s.signed_late})
-            return s
+            return self._answer()
 
     @sign.validator
     def _v_sign(self, a: SignAction) -> None:
@@ -119,14 +119,14 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
         await self._step("coordination-window-closed", "system", {"owner": self.s.owner})
 
     @workflow.update
-    async def contact(self, a: ContactAction) -> OrderState:
+    async def contact(self, a: ContactAction) -> ActionAnswer:
         async with self._exclusive(self._v_contact, a):
             s = self.s
             s.contacted_at, s.stage = self._now(), Stage.handling if s.stage == Stage.signed else s.stage
             await self._step("contact", a.by, {"note": a.note})
             await self._notify("contact", "petitioner", f"您的工单{s.order_no}已由承办单位受理并联系您",
                                f"contact{self._seq}", note=a.note)
-            return s
+            return self._answer()
 
     @contact.validator
     def _v_contact(self, a: ContactAction) -> None:
@@ -135,7 +135,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
     # ------------------------------------------------------------------ co-handling (联办)
 
     @workflow.update
-    async def coordination_plan(self, a: CoordinationPlanAction) -> OrderState:
+    async def coordination_plan(self, a: CoordinationPlanAction) -> ActionAnswer:
         async with self._exclusive(self._v_plan, a):
             s = self.s
             s.co_handlers = [CoHandlerState(unit=c.unit, task=c.task, due=c.due) for c in a.co_handlers]
@@ -147,7 +147,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                                 lambda gen, u=unit: self._co_missed(u, gen), f"co-handler {unit} promised by")
                 await self._notify("co-handling", unit, f"co-handle order {s.order_no} for {s.owner}: {c.task}",
                                    f"plan{self._seq}", due=c.due.isoformat(), owner=s.owner)
-            return s
+            return self._answer()
 
     @coordination_plan.validator
     def _v_plan(self, a: CoordinationPlanAction) -> None:
@@ -180,14 +180,14 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
         await self._step("co-handler-overdue", "system", {"unit": unit})
 
     @workflow.update
-    async def co_handler_done(self, a: CoHandlerDoneAction) -> OrderState:
+    async def co_handler_done(self, a: CoHandlerDoneAction) -> ActionAnswer:
         async with self._exclusive(self._v_co_done, a):
             c = self._co(a.by)
             c.done, c.done_at = True, self._now()
             await self._step("co-handler-done", a.by, {"note": a.note, "late": c.done_at > c.due})
             await self._notify("co-handler-done", self.s.owner, f"{a.by} reports its task done", f"done{self._seq}",
                                note=a.note)
-            return self.s
+            return self._answer()
 
     @co_handler_done.validator
     def _v_co_done(self, a: CoHandlerDoneAction) -> None:
@@ -198,14 +198,14 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
     # ------------------------------------------------------------------ extension (延期)
 
     @workflow.update
-    async def extension_request(self, a: ExtensionRequestAction) -> OrderState:
+    async def extension_request(self, a: ExtensionRequestAction) -> ActionAnswer:
         async with self._exclusive(self._v_ext, a):
             s = self.s
             s.pending = PendingRequest(kind="extension", by=a.by, at=self._now(), payload=a.model_dump(mode="json"))
             await self._step("extension-request", a.by, {"days": a.days, "reason": a.reason})
             await self._notify("extension-request", "HOTLINE", f"{a.by} asks {a.days}wd more on {s.order_no}",
                                f"ext{self._seq}", reason=a.reason)
-            return s
+            return self._answer()
 
     @extension_request.validator
     def _v_ext(self, a: ExtensionRequestAction) -> None:
@@ -220,7 +220,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                           f"({s.extension_days}wd already granted)")
 
     @workflow.update
-    async def extension_review(self, a: ExtensionReviewAction) -> OrderState:
+    async def extension_review(self, a: ExtensionReviewAction) -> ActionAnswer:
         async with self._exclusive(self._v_ext_review, a):
             s = self.s
             req, s.pending = s.pending, None
@@ -241,7 +241,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                                                         "days": days, "reply_by": s.deadlines.reply_by.isoformat()})
             await self._notify("extension-review", s.owner, f"extension {a.decision.value}d: {a.reason}",
                                f"extrev{self._seq}", reply_by=s.deadlines.reply_by.isoformat())
-            return s
+            return self._answer()
 
     @extension_review.validator
     def _v_ext_review(self, a: ExtensionReviewAction) -> None:
@@ -252,7 +252,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
     # ------------------------------------------------------------------ return (退单)
 
     @workflow.update
-    async def return_request(self, a: ReturnRequestAction) -> OrderState:
+    async def return_request(self, a: ReturnRequestAction) -> ActionAnswer:
         async with self._exclusive(self._v_return, a):
             s = self.s
             self._stage_before_return = s.stage
@@ -267,7 +267,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                                                       "basis": a.basis, "recommendation": rec.model_dump(mode="json")})
             await self._notify("return-request", "HOTLINE", f"{a.by} asks to return {s.order_no} to "
                                f"{a.claimed_unit}; recommendation: {rec.decision}", f"ret{self._seq}")
-            return s
+            return self._answer()
 
     @return_request.validator
     def _v_return(self, a: ReturnRequestAction) -> None:
@@ -282,7 +282,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
             raise _reject(f"{a.claimed_unit} cannot be the unit claimed responsible")
 
     @workflow.update
-    async def return_review(self, a: ReturnReviewAction) -> OrderState:
+    async def return_review(self, a: ReturnReviewAction) -> ActionAnswer:
         async with self._exclusive(self._v_return_review, a):
             s = self.s
             req, s.pending = s.pending, None
@@ -303,7 +303,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                 await self._notify("return-rejected", requester, f"return of {s.order_no} rejected (无效退单): {a.reason}",
                                    f"retrev{self._seq}")
                 await self._strike("invalid_return", requester, f"return{self._seq}", a.reason)
-            return s
+            return self._answer()
 
     @return_review.validator
     def _v_return_review(self, a: ReturnReviewAction) -> None:
@@ -316,7 +316,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
     # ------------------------------------------------------------------ reply, callback, reopen
 
     @workflow.update
-    async def reply(self, a: ReplyAction) -> OrderState:
+    async def reply(self, a: ReplyAction) -> ActionAnswer:
         async with self._exclusive(self._v_reply, a):
             s = self.s
             s.stage, s.replied_at = Stage.replied, self._now()
@@ -330,7 +330,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                                resolved=a.resolved)
             await self._notify("reply", "petitioner", f"您的工单{s.order_no}已办结答复：{a.result}", f"reply{self._seq}")
             await self._start_callback()
-            return s
+            return self._answer()
 
     @reply.validator
     def _v_reply(self, a: ReplyAction) -> None:
@@ -364,12 +364,12 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
         await self._close("unrated")
 
     @workflow.update
-    async def callback(self, a: CallbackAction) -> OrderState:
+    async def callback(self, a: CallbackAction) -> ActionAnswer:
         async with self._exclusive(self._v_callback, a):
             s = self.s
             if not a.answered:
                 await self._step("callback", a.by, {"answered": False})
-                return s
+                return self._answer()
             s.callback = CallbackResult(answered=True, resolved=a.resolved, satisfaction=a.satisfaction, at=self._now())
             self.timers.disarm("callback")
             self.timers.disarm("answer")
@@ -385,7 +385,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                     await self._close("escalated")
             else:
                 await self._close("resolved" if a.resolved else "unresolved")
-            return s
+            return self._answer()
 
     @callback.validator
     def _v_callback(self, a: CallbackAction) -> None:
@@ -419,7 +419,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
     # ------------------------------------------------------------------ staff referral
 
     @workflow.update
-    async def flag_staff(self, a: FlagStaffAction) -> OrderState:
+    async def flag_staff(self, a: FlagStaffAction) -> ActionAnswer:
         async with self._exclusive(self._v_flag, a):
             s = self.s
             await self._step("flag-staff", a.by, {"staff": a.staff, "reason": a.reason})
@@ -429,7 +429,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                 evidence={"actions": [x.model_dump(mode="json") for x in s.actions],
                           "notices": [n.model_dump(mode="json") for n in s.notices]},
             ), f"staff referral of {a.staff}")
-            return s
+            return self._answer()
 
     @flag_staff.validator
     def _v_flag(self, a: FlagStaffAction) -> None:

@@ -403,7 +403,11 @@ def production_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         client = await connect(settings, keys)
-        app.state.engine = TemporalEngine(client, settings.task_queue, load_policy(settings.policy))
+        from functools import partial
+
+        from hotline.commits import confirm
+        app.state.engine = TemporalEngine(client, settings.task_queue, load_policy(settings.policy),
+                                          confirm=partial(confirm, db))  # an answer's writes stand
         cat = catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path())
         from hotline.routing_store import learned_router
         app.state.router = learned_router(cat)  # evidence + routing model (issue 19)
