@@ -62,6 +62,18 @@ class Stack:
         return Scrape(r.text)
 
 
+def start_processes(env: dict, logs: Path, port: int) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """`python worker.py` and `uvicorn gateway:app` as the run command starts them, each writing
+    its own log file under `logs`."""
+    with open(logs / "worker.log", "ab") as wlog, open(logs / "gateway.log", "ab") as glog:
+        worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=wlog,
+                                  stderr=subprocess.STDOUT)
+        gateway = subprocess.Popen([sys.executable, "-m", "uvicorn", "gateway:app", "--host", "127.0.0.1",
+                                    "--port", str(port), "--log-level", "info"], cwd=ROOT, env=env,
+                                   stdout=glog, stderr=subprocess.STDOUT)
+    return worker, gateway
+
+
 async def until(check, what: str, timeout: float = 90.0):
     end = time.monotonic() + timeout
     while True:
@@ -94,12 +106,7 @@ async def running_stack(dev_env, tmp: Path, **extra_env):
            "HOTLINE_HTTP_PORT": str(port), "HOTLINE_WORKER_METRICS_PORT": str(wport), **extra_env}
     logs = tmp / "var"
     logs.mkdir()
-    with open(logs / "worker.log", "ab") as wlog, open(logs / "gateway.log", "ab") as glog:
-        worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=wlog,
-                                  stderr=subprocess.STDOUT)
-        gateway = subprocess.Popen([sys.executable, "-m", "uvicorn", "gateway:app", "--host", "127.0.0.1",
-                                    "--port", str(port), "--log-level", "info"], cwd=ROOT, env=env,
-                                   stdout=glog, stderr=subprocess.STDOUT)
+    worker, gateway = start_processes(env, logs, port)
     try:
         async with httpx.AsyncClient(timeout=60) as http:
             stack = Stack(db, keys, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{wport}", logs, http, queue)

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -28,11 +25,10 @@ from hotline.masking import fold
 from hotline.store import Database
 from tests.conftest import free_port
 from tests.harness import seed_order_numbers
-from tests.obs_stack import stop_process, until
+from tests.obs_stack import start_processes, stop_process, until
 from tests.test_api import H, ORDER, prepare
 from tests.test_encrypted_history import payloads_in
 
-ROOT = Path(__file__).resolve().parent.parent
 NAME, PHONE = "欧阳测隐", "13855501234"
 # the phone's digits in order with up to two separators between them (spaces, dots, dashes,
 # brackets, +86 …), on text folded from full-width forms
@@ -68,13 +64,7 @@ async def test_no_trace_of_the_petitioner_outside_the_owner_and_admins(dev_env, 
            "HOTLINE_HTTP_PORT": str(port)}
     logs = tmp_path / "var"
     logs.mkdir()
-    # as the run command starts them, each writing its own log file
-    with open(logs / "worker.log", "ab") as wlog, open(logs / "gateway.log", "ab") as glog:
-        worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=wlog,
-                                  stderr=subprocess.STDOUT)
-        gateway = subprocess.Popen([sys.executable, "-m", "uvicorn", "gateway:app", "--host", "127.0.0.1",
-                                    "--port", str(port), "--log-level", "info"], cwd=ROOT, env=env,
-                                   stdout=glog, stderr=subprocess.STDOUT)
+    worker, gateway = start_processes(env, logs, port)  # as the run command starts them
     non_owner: list[str] = []  # every response a non-owner got
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
