@@ -2,9 +2,12 @@
 
 国办发〔2020〕53号 asks for progress queries citizens can make themselves. The citizen proves the
 order is theirs with the last four digits of the phone they gave; the answer is the stage in
-plain words, the owner unit's name, the dates of the steps and the next deadline, and nothing
-else: no notes, no reply text, no name or number of anyone. It is read from the read model,
-never from a running workflow (README, "Known SDK race").
+plain words, the owner unit's name, the dates of the steps, the next deadline and, once the
+department has replied, its reply and when it came, and nothing else: no notes, no internal
+opinions. The proof is weak (four digits anyone holding the caller's receipt may know), so the
+reply is shown as to any reader not entitled to the petitioner's identity: phone numbers, ID
+numbers, e-mail addresses and the petitioner's name in it masked (OrderState.masked). It is read
+from the read model, never from a running workflow (README, "Known SDK race").
 
 Whatever is wrong (no such order, wrong digits, an order not yet recorded) the answer is the
 same None: the caller cannot tell an order number that exists from one that does not.
@@ -47,12 +50,19 @@ class NextDeadline(BaseModel):
     by: datetime
 
 
+class ProgressReply(BaseModel):
+    text: str = Field(description="the department's reply to the petitioner, phone numbers, ID numbers, "
+                                  "e-mail addresses and names masked")
+    at: datetime = Field(description="when the department replied")
+
+
 class Progress(BaseModel):
     order_no: str
     stage: str = Field(description="the stage in plain Chinese")
     owner: str = Field(description="the name of the unit handling it")
     steps: list[ProgressStep]
     next_deadline: NextDeadline | None = None
+    reply: ProgressReply | None = Field(default=None, description="null until the department has replied")
 
 
 def _last4(phone: str) -> str:
@@ -74,6 +84,13 @@ def _next_deadline(st: OrderState) -> NextDeadline | None:
     return next((NextDeadline(what=w, by=by) for w, by in pick if by is not None), None)
 
 
+def _reply(st: OrderState) -> ProgressReply | None:
+    # A reopened order's replied_at is cleared: the reply found wanting is not the answer any more.
+    if st.replied_at is None or not st.reply_result:
+        return None
+    return ProgressReply(text=st.masked().reply_result, at=st.replied_at)
+
+
 def progress(db: Database, order_no: str, last4: str) -> Progress | None:
     """The order's progress if `last4` are the last four digits of its petitioner's phone."""
     st = load_order(db, order_no)
@@ -85,4 +102,5 @@ def progress(db: Database, order_no: str, last4: str) -> Progress | None:
     steps = [("受理", st.created_at), ("转办", st.dispatched_at), ("签收", st.signed_at),
              ("联系", st.contacted_at), ("答复", st.replied_at), ("办结", st.closed_at)]
     return Progress(order_no=st.order_no, stage=STAGE_TEXT[st.stage], owner=unit.name if unit else st.owner,
-                    steps=[ProgressStep(step=n, at=at) for n, at in steps], next_deadline=_next_deadline(st))
+                    steps=[ProgressStep(step=n, at=at) for n, at in steps], next_deadline=_next_deadline(st),
+                    reply=_reply(st))

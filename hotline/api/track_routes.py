@@ -40,6 +40,9 @@ def install(app: FastAPI, limits: Limits) -> None:
 
 @router.post("/api/v1/track", response_model=Progress,
              summary="progress of one's own order (自助查询): order number + last 4 digits of the phone",
+             description="The stage, owner unit, dates and next deadline; once replied, the department's "
+                         "reply and its time, with phone numbers, ID numbers, e-mail addresses and the "
+                         "petitioner's name in it masked.",
              responses={404: {"description": "no order matches both (the same answer whatever is wrong)"},
                         429: {"description": "too many lookups from this address or for this order number"}})
 async def track(q: TrackQuery, request: Request) -> Progress:

@@ -6,17 +6,25 @@ The same lookup, limits and one-answer-for-every-wrong-try as POST /api/v1/track
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from hotline.api.guard import retry_after
 from hotline.console import web
 from hotline.progress import NOT_FOUND, progress
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 _ORDER_NO = re.compile(r"^SY\d{8,20}$")
 _LAST4 = re.compile(r"^[0-9]{4}$")
+
+
+def _throttled(what: str, wait: float) -> str:
+    # Say which limit and how long, so a citizen who mistyped waits instead of retrying blindly.
+    when = f"{math.ceil(wait)}秒" if wait < 90 else f"{math.ceil(wait / 60)}分钟"
+    return f"{what}过于频繁。为保护诉求人的信息，查询次数有限制，请约{when}后再试。"
 
 
 @router.get("/track")
@@ -33,9 +41,13 @@ async def track(request: Request) -> Response:
                         error="请填写工单号（SY开头）和受理时所留手机号的后四位。")
     limits = request.app.state.track_limits
     ip = request.client.host if request.client else "unknown"
-    for buckets, key in ((limits.per_ip, ip), (limits.per_order, values["order_no"])):
-        if buckets and buckets.take(key):
-            return web.page(request, "track.html", status=429, values=values, error="查询过于频繁，请稍后再试。")
+    for buckets, key, what in ((limits.per_ip, ip, "来自本网络地址的查询"),
+                               (limits.per_order, values["order_no"], "该工单号的查询")):
+        wait = buckets.take(key) if buckets else 0.0
+        if wait:
+            r = web.page(request, "track.html", status=429, values=values, error=_throttled(what, wait))
+            r.headers.update(retry_after(wait))
+            return r
     found = await asyncio.to_thread(progress, request.app.state.db, values["order_no"], values["phone_last4"])
     if found is None:
         return web.page(request, "track.html", status=404, values=values, error=NOT_FOUND)
