@@ -3,7 +3,8 @@ rate on random ones.
 
 Run from the repository root:
 
-    python bench/backlog.py [--orders 50000] [--start-concurrency 64] [--rate 20] [--seconds 60]
+    python bench/backlog.py [--orders 50000] [--start-concurrency 64] [--rate 20] [--seconds 60] [--json PATH]
+    python bench/backlog.py --orders 5000 --rates 5,10,15,20,30 --seconds 60 --json PATH
 
 It starts a Temporal dev server (headless, loopback, state in a temp file given with
 --db-filename, so its size can be read), a SQLite database, and the worker as production runs
@@ -20,6 +21,13 @@ order stays open and waiting on its sign-for, reminder and handling-deadline tim
    so the worker replays its history first: the worst case a backlog brings.
 Prints the worker's RSS (after start, during updates, peak), the server's RSS and DB size,
 update latency p50/p99/max. Targets: worker RSS < 1 GiB, p99 < 500 ms at 20 updates/s.
+
+--rates R1,R2,... is the rising-rate mode: one update phase per offered rate, in that order, on
+the same backlog (each phase takes its own orders from it, so N must cover the sum of
+rate × seconds); per rate it prints p50/p99/max and the achieved rate (answers per second over
+the longer of the offered window and the time to the last answer), then the highest rate held:
+p99 < 1 s and none failed.
+--json PATH writes the figures of the start and of every phase for bench/charts.py.
 """
 from __future__ import annotations
 
@@ -84,7 +92,11 @@ def dispatched_count(db) -> int:
 
 
 async def main(args) -> int:
-    common.header(f"backlog: {args.orders} open orders, then `sign` updates at {'/'.join(f'{r:g}' for r in args.rate)}/s for {args.seconds:g} s each")
+    rates = args.rates or args.rate
+    common.header(f"backlog: {args.orders} open orders, then `sign` updates at {'/'.join(f'{r:g}' for r in rates)}/s for {args.seconds:g} s each")
+    needed = sum(int(r * args.seconds) for r in rates)
+    if needed > args.orders:
+        print(f"   note: the phases need {needed} orders, only {args.orders} are started: the last phases run short")
     policy = load_policy("sanya")
     owners = ["ZJJ", "ZFJ", "SWJ", "JYQ", "TYQ", "HTQ", "YZQ"]
     with tempfile.TemporaryDirectory(prefix="bench-backlog-") as tmp:
@@ -170,23 +182,53 @@ async def main(args) -> int:
             pool = orders[:n_open]
             rng.shuffle(pool)
             summary = []
-            for rate in args.rate:
+            for rate in rates:
                 spy = common.py_spy(args.pyspy, f"backlog-worker-{rate:g}per_s", pid=worker.pid) if args.pyspy else None
                 res = await updates(engine, worker, pool, rate, args.seconds, rss_open)
                 if spy:
                     common.py_spy_stop(spy)
                 summary.append((rate, *res))
             server_db = common.file_size_mib(server.db_file)
+            rss_server = common.rss_mib(server.pid)
             print("== result")
             print(f"   open orders: {n_open} (started at {n_open / (done_at or now - t0):.1f} orders/s)")
-            print(f"   dev server: RSS {common.rss_mib(server.pid):.0f} MiB, DB {server_db:.0f} MiB "
+            print(f"   dev server: RSS {rss_server:.0f} MiB, DB {server_db:.0f} MiB "
                   f"({server_db * 1024 / max(n_open, 1):.1f} KiB per open order)")
-            for rate, lat, errors, rss_peak, rss_after in summary:
+            for rate, lat, errors, rss_peak, rss_after, _ in summary:
                 p99 = common.pct(lat, 99)
                 print(f"   at {rate:g} updates/s: worker RSS {rss_open:.0f} MiB open, peak {rss_peak:.0f} MiB "
                       f"(target < 1024 MiB: {'met' if rss_peak < 1024 else 'NOT met'}); latency "
                       f"p50 {common.ms(common.pct(lat, 50))}, p99 {common.ms(p99)}, {len(errors)} failed "
                       f"(target p99 < 500 ms: {'met' if p99 < 0.5 and not errors else 'NOT met'})")
+            held = [rate for rate, lat, errors, *_ in summary if lat and not errors and common.pct(lat, 99) < 1.0]
+            if args.rates:
+                print(f"   rising rate: {'offered/s':>9}  {'achieved/s':>10}  {'p50':>9}  {'p99':>9}  {'max':>9}")
+                for rate, lat, errors, _, _, timing in summary:
+                    print(f"                {rate:9g}  {timing['achieved_rate']:10.1f}  {common.ms(common.pct(lat, 50)):>9}  "
+                          f"{common.ms(common.pct(lat, 99)):>9}  {common.ms(max(lat) if lat else float('nan')):>9}"
+                          + (f"  ({len(errors)} failed)" if errors else ""))
+                print("   highest rate held (p99 < 1 s, none failed): "
+                      + (f"{max(held):g} updates/s" if held else "none of those offered"))
+            if args.json:
+                start_s = done_at or now - t0
+                common.write_json(args.json, "backlog", {
+                    "orders": args.orders, "rates": rates, "seconds": args.seconds, "mode": "rising" if args.rates else "rate",
+                    "start_concurrency": args.start_concurrency, "window": args.window}, {
+                    "start": {"orders": args.orders, "open": n_open, "seconds": common.finite(start_s),
+                              "throughput_per_s": common.finite(n_open / start_s, 2),
+                              "rss_worker_open_mib": common.finite(rss_open), "rss_server_mib": common.finite(rss_server),
+                              "server_db_mib": common.finite(server_db),
+                              "app_db_mib": common.finite(common.file_size_mib(tmp / "hotline.db"))},
+                    "replay_ms": {k: common.finite(v) for k, v in replay.items()},
+                    "phases": [{"offered_rate": rate, "requests": timing["sent"], "ok": len(lat), "failed": len(errors),
+                                "sent_rate": common.finite(timing["sent_rate"], 2),
+                                "achieved_rate": common.finite(timing["achieved_rate"], 2),
+                                "answered_in_s": common.finite(timing["answered_in"]),
+                                **common.latency_ms(lat), "rss_peak_mib": common.finite(rss_peak),
+                                "rss_after_mib": common.finite(rss_after),
+                                "held": rate in held}
+                               for rate, lat, errors, rss_peak, rss_after, timing in summary],
+                    "highest_rate_held": max(held) if held else None})
             db.dispose()
         finally:
             if worker is not None:
@@ -260,18 +302,34 @@ async def updates(engine, worker, pool: list, rate: float, seconds: float, rss_o
             rss_peak = max(rss_peak, common.rss_mib(worker.pid))
     sent_in = time.perf_counter() - t1
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=300)
+    answered_in = time.perf_counter() - t1
     rss_after = common.rss_mib(worker.pid)
     rss_peak = max(rss_peak, rss_after)
     print(f"-- updates at {rate:g}/s: {len(targets)} `sign` sent in {sent_in:.0f} s "
           f"({len(targets) / sent_in:.1f}/s), {len(lat)} ok, {len(errors)} failed, all answered after "
-          f"{time.perf_counter() - t1:.0f} s")
+          f"{answered_in:.0f} s")
     print(f"   latency p50 {common.ms(common.pct(lat, 50))}, p90 {common.ms(common.pct(lat, 90))}, "
           f"p99 {common.ms(common.pct(lat, 99))}, max {common.ms(max(lat) if lat else float('nan'))}; "
           f"worker RSS peak {rss_peak:.0f} MiB", flush=True)
     for e in errors[:3]:
         print(f"   error: {e}")
     await asyncio.sleep(3)
-    return lat, errors, rss_peak, rss_after
+    # achieved: answers per second over the phase, the queue's drain included; the phase lasts at
+    # least its offered window (N/rate), so a rate held in step reads as itself, not a bit above
+    window = max(answered_in, len(targets) / rate)
+    timing = {"sent": len(targets), "sent_rate": len(targets) / sent_in if sent_in else float("nan"),
+              "answered_in": answered_in, "achieved_rate": len(lat) / window if window else 0.0}
+    return lat, errors, rss_peak, rss_after, timing
+
+
+def rates_list(raw: str) -> list[float]:
+    try:
+        rates = [float(x) for x in raw.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r}: expected rates per second as 5,10,15") from None
+    if not rates or any(r <= 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"{raw!r}: expected positive rates per second as 5,10,15")
+    return rates
 
 
 if __name__ == "__main__":
@@ -281,7 +339,10 @@ if __name__ == "__main__":
     ap.add_argument("--window", type=int, default=400, help="orders in flight at most while starting")
     ap.add_argument("--rate", type=float, nargs="+", default=[20.0],
                     help="one update phase per rate (updates/s), each on its own orders")
+    ap.add_argument("--rates", type=rates_list, metavar="R1,R2,...",
+                    help="rising-rate mode: one update phase per offered rate, in turn (replaces --rate)")
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON (for bench/charts.py)")
     ap.add_argument("--pyspy", metavar="DIR", help="sample the worker process with py-spy during each update phase")
     ap.add_argument("--start-timeout", type=float, default=7200, help="seconds allowed for the start phase")
     sys.exit(asyncio.run(main(ap.parse_args())))

@@ -377,3 +377,120 @@ def py_spy_stop(p: subprocess.Popen) -> None:
         p.wait(timeout=60)
     except subprocess.TimeoutExpired:
         p.kill()
+
+
+# ---------------------------------------------------------------- the HTTP stack
+
+
+def gateway_process(address: str, db_url: str, queue: str, port: int, policy: str = "sanya",
+                    log: Path | None = None, extra_env: dict | None = None) -> subprocess.Popen:
+    """`uvicorn gateway:app`, the production ASGI entry point, on a loopback port."""
+    env = {**os.environ, "TEMPORAL_ADDRESS": address, "DATABASE_URL": db_url,
+           "HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": policy, **(extra_env or {})}
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "gateway:app", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True,
+        stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_http(port: int, proc: subprocess.Popen, timeout: float = 90) -> None:
+    import httpx
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the gateway exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the gateway did not start in time")
+
+
+class HttpStack:
+    """What the HTTP benchmarks (intake, actions) run against, started in this order and
+    stopped in reverse: a dev server (state in a temp file), a migrated SQLite database with the
+    unit catalogue, the worker (`python worker.py`) and the gateway (`uvicorn gateway:app`),
+    all on loopback. Use as `async with HttpStack("intake") as st:`; `st.client`, `st.db`,
+    `st.queue`, `st.port`, `st.tmp`, `st.worker`, `st.gateway` are then set."""
+
+    def __init__(self, name: str, policy: str = "sanya", gateway_env: dict | None = None) -> None:
+        self.name, self.policy, self.gateway_env = name, policy, gateway_env
+        self.server: DevServer | None = None
+        self.worker: subprocess.Popen | None = None
+        self.gateway: subprocess.Popen | None = None
+        self.db = None
+
+    async def __aenter__(self) -> "HttpStack":
+        import uuid
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"bench-{self.name}-")
+        self.tmp = Path(self._tmp.name)
+        try:
+            self.server = DevServer(db_file=self.tmp / "temporal.db", log=self.tmp / "temporal.log").start()
+            self.client = await connect(self.server.address)
+            await wait_namespace_ready(self.client)
+            self.db = sqlite_database(self.tmp)
+            self.queue = f"{self.name}-{uuid.uuid4().hex[:6]}"
+            self.worker = worker_process(self.server.address, self.db.url, self.queue, policy=self.policy,
+                                         log=self.tmp / "worker.log")
+            self.port = free_port()
+            self.gateway = gateway_process(self.server.address, self.db.url, self.queue, self.port,
+                                           self.policy, self.tmp / "gateway.log", self.gateway_env)
+            wait_http(self.port, self.gateway)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for p in (self.gateway, self.worker):
+            if p is not None:
+                stop_process(p)
+        if self.server is not None:
+            self.server.stop()
+        if self.db is not None:
+            self.db.dispose()
+        self._tmp.cleanup()
+
+
+# ---------------------------------------------------------------- figures as JSON
+
+
+def latency_ms(values: list[float]) -> dict:
+    """p50/p90/p99/max of latencies in seconds, as milliseconds (None for no values: JSON has no nan)."""
+    if not values:
+        return {"p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": None}
+    return {"p50_ms": round(pct(values, 50) * 1000, 1), "p90_ms": round(pct(values, 90) * 1000, 1),
+            "p99_ms": round(pct(values, 99) * 1000, 1), "max_ms": round(max(values) * 1000, 1)}
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def finite(x: float | None, digits: int = 1) -> float | None:
+    """A figure for JSON: rounded, None for nan or infinity."""
+    import math
+    return None if x is None or not math.isfinite(x) else round(x, digits)
+
+
+def write_json(path: str | Path, benchmark: str, params: dict, figures: dict) -> None:
+    """One run's figures with what identifies it (bench/charts.py reads these)."""
+    import json
+    from datetime import datetime, timezone
+    doc = {"benchmark": benchmark, "commit": git_commit(),
+           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "machine": machine(), "params": params, **figures}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    print(f"   figures written to {path}")

@@ -3,7 +3,7 @@ against a bare start_workflow loop in the same run.
 
 Run from the repository root:
 
-    python bench/intake.py [--requests 300] [--concurrency 16]
+    python bench/intake.py [--requests 300] [--concurrency 16] [--json PATH]
 
 It starts a Temporal dev server (headless, loopback, state in a temp file), a SQLite database
 (migrated, unit catalogue loaded, one `intake` API key made with hotline.apikeys.create_key),
@@ -19,16 +19,14 @@ N requests from C concurrent callers, each request timed:
           computed, owner notified), without HTTP, keys, routing or the number reservation
   http    POST /api/v1/orders with the key: everything a caller waits for
 
-Prints requests/s, p50/p99 of each and the ratios http/bare and http/engine.
+Prints requests/s, p50/p99 of each and the ratios http/bare and http/engine; with --json, writes
+the figures of each loop (and the worker's and gateway's RSS after them) for bench/charts.py.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -54,6 +52,11 @@ class Loop:
     @property
     def rate(self) -> float:
         return len(self.lat) / self.seconds if self.seconds else 0.0
+
+    def figures(self, concurrency: int) -> dict:
+        return {"name": self.name, "requests": len(self.lat) + len(self.errors), "ok": len(self.lat),
+                "failed": len(self.errors), "concurrency": concurrency, "seconds": round(self.seconds, 2),
+                "throughput_per_s": round(self.rate, 2), **common.latency_ms(self.lat)}
 
     def line(self) -> str:
         return (f"   {self.name:6s}: {len(self.lat)} in {self.seconds:.1f} s = {self.rate:.1f}/s, "
@@ -83,20 +86,6 @@ async def run_loop(name: str, n: int, conc: int, call) -> Loop:
     return res
 
 
-def wait_http(port: int, proc: subprocess.Popen, timeout: float = 90) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the gateway exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the gateway did not start in time")
-
-
 async def main(args) -> int:
     from hotline.apikeys import create_key
     from hotline.models import IntakeRequest
@@ -104,66 +93,49 @@ async def main(args) -> int:
     from workflows.engine import TemporalEngine
 
     common.header(f"intake: {args.requests} requests per loop, {args.concurrency} concurrent callers")
-    with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
-        tmp = Path(tmp)
-        server = common.DevServer(db_file=tmp / "temporal.db", log=tmp / "temporal.log").start()
-        worker = gateway = None
-        try:
-            client = await common.connect(server.address)
-            await common.wait_namespace_ready(client)
-            db = common.sqlite_database(tmp)
-            key = create_key(db, "intake", label="bench")
-            queue = f"intake-{uuid.uuid4().hex[:6]}"
-            worker = common.worker_process(server.address, db.url, queue, policy="sanya", log=tmp / "worker.log")
-            port = common.free_port()
-            env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "DATABASE_URL": db.url,
-                   "HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": "sanya"}
-            gateway = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "gateway:app", "--host", "127.0.0.1", "--port", str(port),
-                 "--log-level", "warning"], cwd=common.ROOT, env=env, start_new_session=True,
-                stdout=open(tmp / "gateway.log", "ab"), stderr=subprocess.STDOUT)
-            wait_http(port, gateway)
-            engine = TemporalEngine(client, queue, load_policy("sanya"))
-            req = IntakeRequest.model_validate(BODY)
-            run_id = uuid.uuid4().hex[:8]
+    async with common.HttpStack("intake") as st:
+        client, queue = st.client, st.queue
+        key = create_key(st.db, "intake", label="bench")
+        engine = TemporalEngine(client, queue, load_policy("sanya"))
+        req = IntakeRequest.model_validate(BODY)
+        run_id = uuid.uuid4().hex[:8]
 
-            async def bare(i: int) -> None:
-                await client.start_workflow(BareWorkflow.run, id=f"bare-{run_id}-{i}", task_queue=f"{queue}-bare")
+        async def bare(i: int) -> None:
+            await client.start_workflow(BareWorkflow.run, id=f"bare-{run_id}-{i}", task_queue=f"{queue}-bare")
 
-            async def via_engine(i: int) -> None:
-                order_no = f"SY9{int(run_id, 16) % 10**5:05d}{i:08d}"
-                await engine.start_order(order_no, req, "ZJJ", "operator", [])  # answers once dispatched
+        async def via_engine(i: int) -> None:
+            order_no = f"SY9{int(run_id, 16) % 10**5:05d}{i:08d}"
+            await engine.start_order(order_no, req, "ZJJ", "operator", [])  # answers once dispatched
 
-            limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as http:
-                async def via_http(i: int) -> None:
-                    r = await http.post("/api/v1/orders", json=BODY, headers={"X-API-Key": key})
-                    if r.status_code != 201:
-                        raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{st.port}", limits=limits, timeout=60) as http:
+            async def via_http(i: int) -> None:
+                r = await http.post("/api/v1/orders", json=BODY, headers={"X-API-Key": key})
+                if r.status_code != 201:
+                    raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
 
-                # warm-up: connections, imports, the worker's sandbox, SQLite pages
-                for fn in (bare, via_engine, via_http):
-                    await run_loop("warm", 5, 5, lambda i, fn=fn: fn(10**6 + i))
-                loops = []
-                for name, fn in (("bare", bare), ("engine", via_engine), ("http", via_http)):
-                    loop = await asyncio.wait_for(run_loop(name, args.requests, args.concurrency, fn),
-                                                  timeout=args.timeout)
-                    print(loop.line(), flush=True)
-                    loops.append(loop)
-            bare_l, engine_l, http_l = loops
-            print("== result")
-            for lp in loops:
-                print(lp.line())
-            print(f"   ratio http/bare = {http_l.rate / bare_l.rate:.2f} (throughput); "
-                  f"http/engine = {http_l.rate / engine_l.rate:.2f}")
-            print(f"   p50 added by the gateway over the engine: "
-                  f"{common.ms(common.pct(http_l.lat, 50) - common.pct(engine_l.lat, 50))}")
-            db.dispose()
-        finally:
-            for p in (gateway, worker):
-                if p is not None:
-                    common.stop_process(p)
-            server.stop()
+            # warm-up: connections, imports, the worker's sandbox, SQLite pages
+            for fn in (bare, via_engine, via_http):
+                await run_loop("warm", 5, 5, lambda i, fn=fn: fn(10**6 + i))
+            loops = []
+            for name, fn in (("bare", bare), ("engine", via_engine), ("http", via_http)):
+                loop = await asyncio.wait_for(run_loop(name, args.requests, args.concurrency, fn),
+                                              timeout=args.timeout)
+                print(loop.line(), flush=True)
+                loops.append(loop)
+        bare_l, engine_l, http_l = loops
+        print("== result")
+        for lp in loops:
+            print(lp.line())
+        print(f"   ratio http/bare = {http_l.rate / bare_l.rate:.2f} (throughput); "
+              f"http/engine = {http_l.rate / engine_l.rate:.2f}")
+        print(f"   p50 added by the gateway over the engine: "
+              f"{common.ms(common.pct(http_l.lat, 50) - common.pct(engine_l.lat, 50))}")
+        if args.json:
+            common.write_json(args.json, "intake", {"requests": args.requests, "concurrency": args.concurrency},
+                              {"loops": [lp.figures(args.concurrency) for lp in loops],
+                               "rss_mib": {"worker": common.finite(common.rss_mib(st.worker.pid)),
+                                           "gateway": common.finite(common.rss_mib(st.gateway.pid))}})
     return 0
 
 
@@ -172,4 +144,5 @@ if __name__ == "__main__":
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per loop")
+    ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON (for bench/charts.py)")
     sys.exit(asyncio.run(main(ap.parse_args())))
