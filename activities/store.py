@@ -11,8 +11,10 @@ from datetime import datetime, timezone
 from sqlalchemy import bindparam, or_, select
 from temporalio import activity
 
-from hotline.contracts import StepRecord
+from hotline.contracts import ActionWrite, StepRecord
+from hotline.faults import crash_point
 from hotline.models import OrderState
+from hotline.outbox import enqueue
 from hotline.store import Database
 from hotline.store.tables import (
     ActionRow, CallbackRow, DispatchRow, OrderRow, ReturnRequestRow,
@@ -52,6 +54,16 @@ _PHANTOM_STEPS = _ACTIONS.delete().where(_ACTIONS.c.order_no == bindparam("o"), 
                                          _ACTIONS.c.wft <= bindparam("w"))
 
 
+# The KPI rows of the happy path's steps (dispatch, sign, callback), prepared the same way.
+_DISPATCHES = DispatchRow.__table__
+_ADD_DISPATCH = _DISPATCHES.insert()
+_LAST_DISPATCH = select(_DISPATCHES.c.id, _DISPATCHES.c.sign_by).where(_DISPATCHES.c.order_no == bindparam("o")) \
+    .order_by(_DISPATCHES.c.seq.desc()).limit(1)
+_SIGNED = _DISPATCHES.update().where(_DISPATCHES.c.id == bindparam("i")) \
+    .values(signed_at=bindparam("at"), signed_on_time=bindparam("ok"))
+_ADD_CALLBACK = CallbackRow.__table__.insert()
+
+
 def new_token() -> str:
     """Names one execution of a local activity; returned into the history (hotline/commits.py)."""
     return "tok:" + uuid.uuid4().hex
@@ -61,6 +73,34 @@ def write_state(s, st: OrderState, seq: int, wft: int | None = None, token: str 
     """The order's read-model row as of step `seq`, unless a later step is already recorded."""
     values = {**_state_values(st, seq), "last_wft": wft, "last_token": token, "o": st.order_no, "q": seq}
     s.execute(_UPDATE_ORDER if wft is None else _UPDATE_ORDER_WFT, {**values, "w": wft})
+
+
+_WRITTEN = object()
+
+
+def _insert_step(s, st: OrderState, rec, w: int | None, token: str | None):
+    """The audit row of step `rec` (a StepRecord or StepEntry). `_WRITTEN` once inserted; else
+    the token of the write that stands instead (an earlier attempt of a regular activity, or a
+    later task's write: this one is stale)."""
+    done = s.execute(_STEP_ROW, {"o": st.order_no, "q": rec.seq}).first()
+    if done is not None and (w is None or done.wft is None or done.wft > w):
+        return done.token
+    if w is not None and s.execute(_PHANTOM_STEPS, {"o": st.order_no, "q": rec.seq, "w": w}).rowcount:
+        for t in (DispatchRow, ReturnRequestRow, CallbackRow):  # their KPI rows went with them
+            s.execute(t.__table__.delete().where(t.order_no == st.order_no, t.seq >= rec.seq))
+    s.execute(_ACTIONS.insert(), {"order_no": st.order_no, "seq": rec.seq, "action": rec.action,
+                                  "actor": rec.by, "at": rec.at, "detail": rec.detail,
+                                  "wft": w, "token": token, "confirmed": w is None})
+    return _WRITTEN
+
+
+def _write_order(s, st: OrderState, seq: int, w: int | None, token: str | None) -> None:
+    """The read-model row as of step `seq` (created with the order's first step)."""
+    values = {**_state_values(st, seq), "last_wft": w, "last_token": token}
+    upd = _UPDATE_ORDER if w is None else _UPDATE_ORDER_WFT
+    if not s.execute(upd, {**values, "o": st.order_no, "q": seq, "w": w}).rowcount \
+            and s.execute(_ORDER_EXISTS, {"o": st.order_no}).first() is None:
+        s.execute(_ORDERS.insert(), {"order_no": st.order_no, **values})
 
 
 class StoreActivities:
@@ -74,21 +114,33 @@ class StoreActivities:
         st, w = rec.state, rec.wft
         token = new_token() if w is not None else None
         with self.db.writer() as s:
-            done = s.execute(_STEP_ROW, {"o": st.order_no, "q": rec.seq}).first()
-            if done is not None and (w is None or done.wft is None or done.wft > w):
-                return done.token  # recorded by an earlier attempt of a regular activity (or stale)
-            if w is not None and s.execute(_PHANTOM_STEPS, {"o": st.order_no, "q": rec.seq, "w": w}).rowcount:
-                for t in (DispatchRow, ReturnRequestRow, CallbackRow):  # their KPI rows went with them
-                    s.execute(t.__table__.delete().where(t.order_no == st.order_no, t.seq >= rec.seq))
-            s.execute(_ACTIONS.insert(), {"order_no": st.order_no, "seq": rec.seq, "action": rec.action,
-                                          "actor": rec.by, "at": rec.at, "detail": rec.detail,
-                                          "wft": w, "token": token, "confirmed": w is None})
-            values = {**_state_values(st, rec.seq), "last_wft": w, "last_token": token}
-            upd = _UPDATE_ORDER if w is None else _UPDATE_ORDER_WFT
-            if not s.execute(upd, {**values, "o": st.order_no, "q": rec.seq, "w": w}).rowcount \
-                    and s.execute(_ORDER_EXISTS, {"o": st.order_no}).first() is None:
-                s.execute(_ORDERS.insert(), {"order_no": st.order_no, **values})
-            self._kpi_rows(s, rec)
+            stale = _insert_step(s, st, rec, w, token)
+            if stale is not _WRITTEN:
+                return stale
+            _write_order(s, st, rec.seq, w, token)
+            self._kpi_rows(s, rec, st)
+        return token
+
+    @activity.defn(name="record_action")
+    def record_action(self, act: ActionWrite) -> str:
+        """One action's steps, notices and read-model row in one transaction (the
+        `one-write-per-action` patch): one local activity instead of one per step and notice.
+        Returns the token of this execution, held until the history records it."""
+        st, w = act.state, act.wft
+        token = new_token()
+        with self.db.writer() as s:
+            for entry in act.steps:
+                stale = _insert_step(s, st, entry, w, token)
+                if stale is not _WRITTEN:  # a later task already wrote this order: not ours to write
+                    s.rollback()
+                    return stale
+                self._kpi_rows(s, entry, st)
+            for req in act.notices:
+                enqueue(s, req.model_copy(update={"wft": w}), token)
+            _write_order(s, st, act.seq, w, token)
+        # written, but the completion never reaches the server (the points of `notify` too)
+        for point in ["record_action"] + [f"notify:{n.kind}" for n in act.notices]:
+            crash_point(point)
         return token
 
     @activity.defn(name="sync_read_model")
@@ -100,19 +152,17 @@ class StoreActivities:
             write_state(s, rec.state, rec.seq, rec.wft, token)
         return token
 
-    def _kpi_rows(self, s, rec: StepRecord) -> None:
-        st, d = rec.state, rec.detail
+    def _kpi_rows(self, s, rec, st: OrderState) -> None:
+        """KPI rows of step `rec` (a StepRecord or StepEntry) of the order in state `st`."""
+        d = rec.detail
         if rec.action in ("dispatch", "redispatch"):
-            s.add(DispatchRow(order_no=st.order_no, seq=rec.seq, unit_code=st.owner,
-                              dispatched_at=rec.at, sign_by=st.deadlines.sign_by))
+            s.execute(_ADD_DISPATCH, {"order_no": st.order_no, "seq": rec.seq, "unit_code": st.owner,
+                                      "dispatched_at": rec.at, "sign_by": st.deadlines.sign_by})
         elif rec.action == "sign":
-            disp = s.scalars(
-                select(DispatchRow).where(DispatchRow.order_no == st.order_no)
-                .order_by(DispatchRow.seq.desc()).limit(1)
-            ).first()
+            disp = s.execute(_LAST_DISPATCH, {"o": st.order_no}).first()
             if disp is not None:
-                disp.signed_at = rec.at
-                disp.signed_on_time = bool(disp.sign_by is None or rec.at <= disp.sign_by)
+                s.execute(_SIGNED, {"i": disp.id, "at": rec.at,
+                                    "ok": bool(disp.sign_by is None or rec.at <= disp.sign_by)})
         elif rec.action == "return-request":
             s.add(ReturnRequestRow(order_no=st.order_no, seq=rec.seq, unit_code=rec.by,
                                    claimed_unit=d["claimed_unit"], reason=d["reason"], basis=d["basis"],
@@ -126,7 +176,7 @@ class StoreActivities:
                 req.decision, req.reviewer = d["decision"], rec.by
                 req.review_reason, req.reviewed_at = d.get("reason"), rec.at
         elif rec.action in ("callback", "unrated"):
-            s.add(CallbackRow(order_no=st.order_no, seq=rec.seq, unit_code=st.owner, at=rec.at,
-                              answered=bool(d.get("answered")), resolved=d.get("resolved"),
-                              satisfaction=d.get("satisfaction"), unrated=rec.action == "unrated"))
+            s.execute(_ADD_CALLBACK, {"order_no": st.order_no, "seq": rec.seq, "unit_code": st.owner, "at": rec.at,
+                                      "answered": bool(d.get("answered")), "resolved": d.get("resolved"),
+                                      "satisfaction": d.get("satisfaction"), "unrated": rec.action == "unrated"})
 

@@ -4,10 +4,14 @@ order's happy path, with empty bodies.
 WorkOrderWorkflow's happy path (intake → dispatch → sign → contact → reply → callback → close)
 is, counted from workflows/work_order.py and workflows/order_core.py:
 
-  activities  16  record_step ×8, compute_deadlines ×3, notify ×5
   updates      5  dispatched, sign, contact, reply, callback
   timers       7  sign-for, reminder, handling deadline (at dispatch); contact, coordination
                   (at sign); callback, answer (at reply) — each started, then cancelled
+  activities   8  since the `one-write-per-action` patch (`one_write=True`, the default of
+                  bench/lifecycle.py): compute_deadlines ×3, record_action ×5 (one write per
+                  action: its steps, notices and read-model row)
+              16  before it (`one_write=False`, the `bare16` baseline): record_step ×8,
+                  compute_deadlines ×3, notify ×5
 
 BareWorkflow does the same calls in the same order, on the same kind of worker (synchronous
 activities in a thread pool), with payloads of a few bytes and no database: whatever our
@@ -51,11 +55,21 @@ ACTIVITIES = [bare_step, bare_deadlines, bare_notify]
 @workflow.defn
 class BareWorkflow:
     @workflow.init
-    def __init__(self, local: bool = False) -> None:
+    def __init__(self, local: bool = False, one_write: bool = False) -> None:
         self.local = local
+        self.one_write = one_write
         self.stage = "intake"
         self.ready = False
         self.timers: dict[str, asyncio.Task] = {}
+
+    async def _write(self, steps: int, notices: int = 0) -> None:
+        """An action's steps and notices: one write, or one activity each (`one_write=False`)."""
+        if self.one_write:
+            await self._act("bare_step")
+        else:
+            await self._act("bare_step", steps)
+            if notices:
+                await self._act("bare_notify", notices)
 
     async def _act(self, name: str, n: int = 1) -> None:
         run = workflow.execute_local_activity if self.local else workflow.execute_activity
@@ -77,15 +91,15 @@ class BareWorkflow:
                 t.cancel()
 
     @workflow.run
-    async def run(self, local: bool = False) -> str:
-        await self._act("bare_step")                                  # intake
+    async def run(self, local: bool = False, one_write: bool = False) -> str:
+        if not self.one_write:
+            await self._act("bare_step")                              # intake, its own write before
         await self._act("bare_deadlines")                             # dispatch deadlines
         self.stage = "dispatched"
         self._arm("sign", lambda: self.stage != "dispatched")
         self._arm("reminder", lambda: False)
         self._arm("supervision", lambda: False)
-        await self._act("bare_step")                                  # dispatch step
-        await self._act("bare_notify")                                # dispatch notice
+        await self._write(1, 1)                                       # (intake +) dispatch, its notice
         self.ready = True
         await workflow.wait_condition(lambda: self.stage == "closed" and workflow.all_handlers_finished())
         self._disarm()
@@ -102,34 +116,31 @@ class BareWorkflow:
         await self._act("bare_deadlines")
         self._arm("contact", lambda: False)
         self._arm("coordination", lambda: False)
-        await self._act("bare_step")
+        await self._write(1)
         return self.stage
 
     @workflow.update
     async def contact(self, by: str) -> str:
         self.stage = "handling"
-        await self._act("bare_step")
-        await self._act("bare_notify")
+        await self._write(1, 1)
         return self.stage
 
     @workflow.update
     async def reply(self, by: str) -> str:
         self.stage = "replied"
         self._disarm("reminder", "supervision", "contact", "coordination")
-        await self._act("bare_step")
-        await self._act("bare_notify", 2)
+        if not self.one_write:
+            await self._write(1, 2)
         await self._act("bare_deadlines")
         self.stage = "callback"
         self._arm("callback", lambda: False)
         self._arm("answer", lambda: False)
-        await self._act("bare_step")
-        await self._act("bare_notify")
+        await self._write(2, 3) if self.one_write else await self._write(1, 1)  # reply + callback start
         return self.stage
 
     @workflow.update
     async def callback(self, by: str) -> str:
         self._disarm("callback", "answer")
-        await self._act("bare_step")
         self.stage = "closed"
-        await self._act("bare_step")
+        await self._write(2)                                          # callback, close
         return self.stage

@@ -12,7 +12,10 @@ Each order: intake as the gateway does it (update-with-start answered once dispa
 the updates sign, contact, reply, callback (answered, resolved, satisfied) from the client side,
 then the result (closed). Three kinds, rounds alternating bare / today / ours so all see the
 same noisy machine:
-  bare   bench/bare_workflow.py, the bare engine of the same shape (local activities by default)
+  bare   bench/bare_workflow.py, the bare engine of the same shape (local activities by default):
+         8 activities, one write per action as ours since the `one-write-per-action` patch
+  bare16 the same with the 16 activities of the happy path before that patch (one per step and
+         per notice), the baseline of earlier rounds (`--with-bare16`)
   today  the work order as it ran before one-action-at-a-time and local activities, driven as
          the gateway drove it then, with a `state` query after intake and before each action
          (bench/today_workflow.py)
@@ -123,12 +126,12 @@ async def today_order(client, queue: str, policy, phase: Phase | None) -> None:
             phase.bad.append(f"{order_no}: stage {st.stage.value}")
 
 
-async def bare_order(client, queue: str, phase: Phase | None, local: bool) -> None:
-    wid = LAST["bare"] = f"bare-{uuid.uuid4().hex}"
+async def bare_order(client, queue: str, phase: Phase | None, local: bool, one_write: bool = True) -> None:
+    wid = LAST["bare" if one_write else "bare16"] = f"bare-{uuid.uuid4().hex}"
     async def start():  # intake as ours does it: one update-with-start
         from temporalio.client import WithStartWorkflowOperation
         from temporalio.common import WorkflowIDConflictPolicy
-        op = WithStartWorkflowOperation(BareWorkflow.run, local, id=wid, task_queue=queue,
+        op = WithStartWorkflowOperation(BareWorkflow.run, args=[local, one_write], id=wid, task_queue=queue,
                                         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
         await client.execute_update_with_start_workflow(BareWorkflow.dispatched, start_workflow_operation=op)
         return await op.workflow_handle()
@@ -232,14 +235,17 @@ async def main(args) -> int:
             ours = lambda ph: ours_order(client, engine, ph)  # noqa: E731
             local = args.bare_activities == "local"
             bare = lambda ph: bare_order(client, bare_queue, ph, local)  # noqa: E731
+            bare16 = lambda ph: bare_order(client, bare_queue, ph, local, one_write=False)  # noqa: E731
             today = lambda ph: today_order(client, today_queue, policy, ph)  # noqa: E731
-            results: dict[str, list[Phase]] = {"bare": [], "today": [], "ours": []}
+            results: dict[str, list[Phase]] = {"bare": [], "bare16": [], "today": [], "ours": []}
+            kinds = [("bare", bare)] + ([("bare16", bare16)] if args.with_bare16 else []) \
+                + [("today", today), ("ours", ours)]
             async with ours_worker, bare_worker, today_worker:
                 # warm-up: imports, sandbox, connection pools, SQLite pages
                 await asyncio.gather(*(ours(None) for _ in range(5)), *(bare(None) for _ in range(5)),
                                      *(today(None) for _ in range(5)))
                 for r in range(args.rounds):
-                    for name, fn in (("bare", bare), ("today", today), ("ours", ours)):
+                    for name, fn in kinds:
                         if (args.only and name != args.only) or name in args.skip:
                             continue
                         spy = common.py_spy(args.pyspy, f"{name}{r + 1}") if args.pyspy else None
@@ -276,6 +282,8 @@ async def main(args) -> int:
     if "ours" in rates and "bare" in rates:
         ratio = rates["ours"] / rates["bare"]
         print(f"   ratio ours/bare = {ratio:.2f} (target >= 0.70: {'met' if ratio >= 0.7 else 'NOT met'})")
+    if "ours" in rates and "bare16" in rates:
+        print(f"   ratio ours/bare16 = {rates['ours'] / rates['bare16']:.2f} (the baseline of earlier rounds)")
     if "ours" in rates and "today" in rates:
         ratio = rates["ours"] / rates["today"]
         print(f"   ratio ours/today = {ratio:.2f} (target >= 2.0: {'met' if ratio >= 2.0 else 'NOT met'})")
@@ -287,8 +295,10 @@ if __name__ == "__main__":
     ap.add_argument("--orders", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--only", choices=["ours", "bare", "today"])
-    ap.add_argument("--skip", action="append", default=[], choices=["ours", "bare", "today"],
+    ap.add_argument("--only", choices=["ours", "bare", "bare16", "today"])
+    ap.add_argument("--with-bare16", action="store_true",
+                    help="also the bare engine with the 16 activities of the happy path before one write per action")
+    ap.add_argument("--skip", action="append", default=[], choices=["ours", "bare", "bare16", "today"],
                     help="leave a kind out (e.g. --skip today for ours/bare what-ifs)")
     ap.add_argument("--server-db", choices=["file", "memory"], default="file",
                     help="dev server state in a file (as stack.py runs it) or in memory")

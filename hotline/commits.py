@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, select
 
 from hotline.store import Database
 from hotline.store.tables import ActionRow, CallbackRow, DispatchRow, OrderRow, OutboxRow, ReturnRequestRow
@@ -61,17 +61,26 @@ def decide(writes: set[tuple[str, int]], recorded: set[str], history_length: int
     return confirmed, voided
 
 
+# Prepared once (this runs once per action, from the gateway): confirmed steps stand; their held
+# notices go out, an inbox message delivered at once, the others to the dispatcher.
+_A, _O = ActionRow.__table__, OutboxRow.__table__
+_CONFIRM_STEPS = _A.update().where(_A.c.order_no == bindparam("o"), _A.c.token.in_(bindparam("t", expanding=True))) \
+    .values(confirmed=True)
+_INBOX = _O.c.channel == "inbox"
+_RELEASE_NOTICES = _O.update().where(
+    _O.c.order_no == bindparam("o"), _O.c.status == "held", _O.c.token.in_(bindparam("t", expanding=True)),
+).values(status=case((_INBOX, "delivered"), else_="pending"),
+         delivered_at=case((_INBOX, bindparam("ts")), else_=_O.c.delivered_at),
+         next_attempt_at=case((_INBOX, _O.c.next_attempt_at), else_=bindparam("ts")))
+
+
 def settle(db: Database, order_no: str, confirmed: set[str], voided: set[str]) -> bool:
     """Apply the decisions. True when the read model came from a voided write (resync)."""
     ts = now_utc()
     with db.writer() as s:
         if confirmed:
-            s.execute(ActionRow.__table__.update().where(ActionRow.order_no == order_no,
-                                                         ActionRow.token.in_(confirmed)).values(confirmed=True))
-            held = OutboxRow.__table__.update().where(OutboxRow.order_no == order_no, OutboxRow.status == "held",
-                                                      OutboxRow.token.in_(confirmed))
-            s.execute(held.where(OutboxRow.channel == "inbox").values(status="delivered", delivered_at=ts))
-            s.execute(held.where(OutboxRow.channel != "inbox").values(status="pending", next_attempt_at=ts))
+            s.execute(_CONFIRM_STEPS, {"o": order_no, "t": list(confirmed)})
+            s.execute(_RELEASE_NOTICES, {"o": order_no, "t": list(confirmed), "ts": ts})
         if not voided:
             return False
         gone = ActionRow.__table__.c

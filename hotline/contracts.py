@@ -95,6 +95,29 @@ class NotificationRequest(BaseModel):
     wft: int | None = None  # as StepRecord.wft: the row is held until that workflow task commits
 
 
+class StepEntry(BaseModel):
+    """One audited step of an action, written with the rest of the action (`ActionWrite`)."""
+
+    seq: int
+    action: str
+    by: str
+    at: datetime
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionWrite(BaseModel):
+    """Everything one action (or deadline follow-up) wrote, in one local activity and one
+    transaction: its steps, its notices and the read model as the action left the order
+    (orders started under the `one-write-per-action` patch). Held until workflow task `wft`
+    commits, as StepRecord.wft (hotline/commits.py)."""
+
+    steps: list[StepEntry] = Field(default_factory=list)
+    notices: list[NotificationRequest] = Field(default_factory=list)
+    state: OrderState
+    seq: int  # the order's last step: the read model row is as of it
+    wft: int
+
+
 class Strike(BaseModel):
     """A refusal strike or overdue fact against a unit (SPEC §6), sent to its supervision workflow."""
 

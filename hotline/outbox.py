@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from hotline.contracts import NotificationRequest
@@ -36,6 +36,16 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# Prepared once, values bound at execution: enqueue runs ~5 times an order, inside the
+# action's write, and building statements per call cost more than the writes.
+_OUT = OutboxRow.__table__
+_KNOWN = select(_OUT.c.id, _OUT.c.wft, _OUT.c.status).where(_OUT.c.key == bindparam("k"))
+_ADOPT = _OUT.update().where(_OUT.c.id == bindparam("i")).values(wft=bindparam("w"), token=bindparam("t"),
+                                                                  status="held")
+_UNIT_WEBHOOK = select(UnitRow.__table__.c.webhook_url).where(UnitRow.__table__.c.code == bindparam("u"))
+_INSERT = _OUT.insert()
+
+
 def enqueue(s: Session, req: NotificationRequest, token: str | None = None) -> bool:
     """Insert the message unless its key is already there. True when newly written.
 
@@ -43,26 +53,23 @@ def enqueue(s: Session, req: NotificationRequest, token: str | None = None) -> b
     until that token is seen recorded in the order's history (hotline/commits.py). Written again
     by a later attempt (the earlier one never committed, and the order took the same path
     again), the held row is adopted by the later write."""
-    known = s.execute(select(OutboxRow.id, OutboxRow.wft, OutboxRow.status).where(OutboxRow.key == req.key)).first()
+    known = s.execute(_KNOWN, {"k": req.key}).first()
     if known is not None:
         if req.wft is not None and known.wft is not None and known.wft <= req.wft and known.status in ("held", "void"):
-            s.execute(OutboxRow.__table__.update().where(OutboxRow.id == known.id)
-                      .values(wft=req.wft, token=token, status="held"))
+            s.execute(_ADOPT, {"i": known.id, "w": req.wft, "t": token})
         return False
     if req.to == "petitioner":
         channel, recipient = "sms", req.petitioner_phone or ""
     else:
-        unit = s.get(UnitRow, req.to)
-        channel = "webhook" if unit is not None and unit.webhook_url else "inbox"
+        channel = "webhook" if s.execute(_UNIT_WEBHOOK, {"u": req.to}).scalar() else "inbox"
         recipient = req.to
     ts = now_utc()
     held = req.wft is not None
-    s.add(OutboxRow(key=req.key, channel=channel, recipient=recipient, kind=req.kind,
-                    order_no=req.order_no, body={"subject": req.subject, **req.body},
-                    created_at=ts, next_attempt_at=ts, wft=req.wft, token=token,
-                    status="held" if held else "delivered" if channel == "inbox" else "pending",
-                    delivered_at=ts if channel == "inbox" and not held else None))
-    s.flush()
+    s.execute(_INSERT, {"key": req.key, "channel": channel, "recipient": recipient, "kind": req.kind,
+                        "order_no": req.order_no, "body": {"subject": req.subject, **req.body},
+                        "created_at": ts, "next_attempt_at": ts, "wft": req.wft, "token": token, "attempts": 0,
+                        "status": "held" if held else "delivered" if channel == "inbox" else "pending",
+                        "delivered_at": ts if channel == "inbox" and not held else None})
     return True
 
 

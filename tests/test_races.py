@@ -173,8 +173,11 @@ async def test_actions_delivered_in_one_task_meet_under_the_lock(dev_env, sqlite
     """The tightest timing, made certain: both actions reach the order in the same workflow task
     (sent while no worker runs, then a worker starts). The second validator runs after the first
     handler has started: where that handler already changed the stage, the validator refuses;
-    where it has not (callback), both are admitted and the order's lock decides, the loser being
-    refused by the re-check. Either way one applies, the other is refused, nothing fails."""
+    where it has not, both are admitted and the order's lock decides, the loser being refused by
+    the re-check. Either way one applies, the other is refused, nothing fails. (Before the
+    one-write-per-action patch the callback handler changed the stage only after its first
+    await, and both callbacks met under the lock; it now writes once, at the end, so the second
+    validator already sees the first callback.)"""
     import uuid
 
     from hotline.engine import ActionRefused
@@ -207,8 +210,8 @@ async def test_actions_delivered_in_one_task_meet_under_the_lock(dev_env, sqlite
         assert len(refused) == 1 and refused[0].kind == "InvalidAction" and refused[0].message, (name, a, b)
         st = Stack(None, keys, sqlite_db, dev_env.client)
         assert await st.task_failures(no) == 0
-        if first[0] == "callback":  # its handler changes the stage only after its first await
-            assert await st.both_admitted(no), "both callbacks passed their validators and met under the lock"
+        if first[0] == "callback":  # its handler changes the stage before its first await now
+            assert not await st.both_admitted(no), "the second callback is refused by its validator"
 
 
 TWO_WORKER_PAIRS = ["callback-different", "return-review-two-owners", "sign-twice", "co-handler-done-twice"]

@@ -31,20 +31,20 @@ async def test_replay(path: Path):
     assert result.replay_failure is None
 
 
-async def test_a_changed_workflow_fails_replay(monkeypatch):
-    """The guard works: dropping a step's record activity is caught as non-determinism."""
-    from workflows import order_core
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_a_changed_workflow_fails_replay(monkeypatch, path: Path):
+    """The guard works on every saved history: a workflow that no longer arms the sign-for
+    deadline at dispatch issues other commands, and replay reports it as non-determinism."""
+    from workflows.timers import DeadlineTimers
 
-    original = order_core.OrderCore._step
+    original = DeadlineTimers.arm
 
-    async def skip_dispatch_record(self, action, by, detail=None):
-        if action == "dispatch":
-            self._seq += 1
-            return
-        await original(self, action, by, detail)
+    def arm_but_sign(self, name, *args, **kwargs):
+        if name != "sign":
+            original(self, name, *args, **kwargs)
 
-    monkeypatch.setattr(order_core.OrderCore, "_step", skip_dispatch_record)
-    history = WorkflowHistory.from_json("order-x", HISTORIES[0].read_text(encoding="utf-8"))
+    monkeypatch.setattr(DeadlineTimers, "arm", arm_but_sign)
+    history = WorkflowHistory.from_json(f"order-{path.stem}", path.read_text(encoding="utf-8"))
     replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None

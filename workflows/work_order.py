@@ -44,7 +44,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                                                    "category": inp.intake.category.value,
                                                    "urgency": inp.intake.urgency.value})
             await self._dispatch("dispatch", {"reason": inp.owner_reason})
-            self._ready = True
+        self._ready = True  # once the action let go: its write is made (ONE_WRITE) and published
         await workflow.wait_condition(
             lambda: self.s.stage == Stage.closed and not self.timers.busy()
             and workflow.all_handlers_finished()
@@ -61,7 +61,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
     async def dispatched(self) -> ActionAnswer:
         """Returns once the order has been dispatched (so intake can answer with its deadlines)."""
         await workflow.wait_condition(lambda: self._ready)
-        return self._answer()
+        return self._answer_now()  # outside the order's lock: writes nothing of an action under way
 
     # ------------------------------------------------------------------ validation
 
@@ -102,7 +102,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                             lambda: bool(s.co_handlers) or s.owner != owner or s.stage == Stage.closed,
                             self._coordination_closed, f"coordination plan window (联办方案 12h) of {owner}")
             await self._step("sign", a.by, {"late": s.signed_late})
-            return self._answer()
+            return await self._answer()
 
     @sign.validator
     def _v_sign(self, a: SignAction) -> None:
@@ -126,7 +126,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
             await self._step("contact", a.by, {"note": a.note})
             await self._notify("contact", "petitioner", f"您的工单{s.order_no}已由承办单位受理并联系您",
                                f"contact{self._seq}", note=a.note)
-            return self._answer()
+            return await self._answer()
 
     @contact.validator
     def _v_contact(self, a: ContactAction) -> None:
@@ -147,7 +147,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                                 lambda gen, u=unit: self._co_missed(u, gen), f"co-handler {unit} promised by")
                 await self._notify("co-handling", unit, f"co-handle order {s.order_no} for {s.owner}: {c.task}",
                                    f"plan{self._seq}", due=c.due.isoformat(), owner=s.owner)
-            return self._answer()
+            return await self._answer()
 
     @coordination_plan.validator
     def _v_plan(self, a: CoordinationPlanAction) -> None:
@@ -187,7 +187,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
             await self._step("co-handler-done", a.by, {"note": a.note, "late": c.done_at > c.due})
             await self._notify("co-handler-done", self.s.owner, f"{a.by} reports its task done", f"done{self._seq}",
                                note=a.note)
-            return self._answer()
+            return await self._answer()
 
     @co_handler_done.validator
     def _v_co_done(self, a: CoHandlerDoneAction) -> None:
@@ -205,7 +205,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
             await self._step("extension-request", a.by, {"days": a.days, "reason": a.reason})
             await self._notify("extension-request", "HOTLINE", f"{a.by} asks {a.days}wd more on {s.order_no}",
                                f"ext{self._seq}", reason=a.reason)
-            return self._answer()
+            return await self._answer()
 
     @extension_request.validator
     def _v_ext(self, a: ExtensionRequestAction) -> None:
@@ -241,7 +241,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                                                         "days": days, "reply_by": s.deadlines.reply_by.isoformat()})
             await self._notify("extension-review", s.owner, f"extension {a.decision.value}d: {a.reason}",
                                f"extrev{self._seq}", reply_by=s.deadlines.reply_by.isoformat())
-            return self._answer()
+            return await self._answer()
 
     @extension_review.validator
     def _v_ext_review(self, a: ExtensionReviewAction) -> None:
@@ -267,7 +267,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                                                       "basis": a.basis, "recommendation": rec.model_dump(mode="json")})
             await self._notify("return-request", "HOTLINE", f"{a.by} asks to return {s.order_no} to "
                                f"{a.claimed_unit}; recommendation: {rec.decision}", f"ret{self._seq}")
-            return self._answer()
+            return await self._answer()
 
     @return_request.validator
     def _v_return(self, a: ReturnRequestAction) -> None:
@@ -303,7 +303,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                 await self._notify("return-rejected", requester, f"return of {s.order_no} rejected (无效退单): {a.reason}",
                                    f"retrev{self._seq}")
                 await self._strike("invalid_return", requester, f"return{self._seq}", a.reason)
-            return self._answer()
+            return await self._answer()
 
     @return_review.validator
     def _v_return_review(self, a: ReturnReviewAction) -> None:
@@ -330,7 +330,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                                resolved=a.resolved)
             await self._notify("reply", "petitioner", f"您的工单{s.order_no}已办结答复：{a.result}", f"reply{self._seq}")
             await self._start_callback()
-            return self._answer()
+            return await self._answer()
 
     @reply.validator
     def _v_reply(self, a: ReplyAction) -> None:
@@ -369,7 +369,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
             s = self.s
             if not a.answered:
                 await self._step("callback", a.by, {"answered": False})
-                return self._answer()
+                return await self._answer()
             s.callback = CallbackResult(answered=True, resolved=a.resolved, satisfaction=a.satisfaction, at=self._now())
             self.timers.disarm("callback")
             self.timers.disarm("answer")
@@ -385,7 +385,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
                     await self._close("escalated")
             else:
                 await self._close("resolved" if a.resolved else "unresolved")
-            return self._answer()
+            return await self._answer()
 
     @callback.validator
     def _v_callback(self, a: CallbackAction) -> None:
@@ -423,13 +423,14 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
         async with self._exclusive(self._v_flag, a):
             s = self.s
             await self._step("flag-staff", a.by, {"staff": a.staff, "reason": a.reason})
+            await self._write()  # the step stands before the referral leaves the order
             await self._act("flag_staff", StaffFlag(
                 key=f"{s.order_no}:staff:{a.staff}:{self._seq}", unit=s.owner, staff=a.staff, order_no=s.order_no,
                 at=self._now(), reason=a.reason, flagged_by=a.by,
                 evidence={"actions": [x.model_dump(mode="json") for x in s.actions],
                           "notices": [n.model_dump(mode="json") for n in s.notices]},
             ), f"staff referral of {a.staff}")
-            return self._answer()
+            return await self._answer()
 
     @flag_staff.validator
     def _v_flag(self, a: FlagStaffAction) -> None:
