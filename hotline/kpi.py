@@ -1,7 +1,8 @@
 """The hotline's own numbers (SPEC §7): any period [from, to), any unit, year on year.
 
 Every figure is SQL over the read model the activities keep current (dispatches,
-return_requests, orders, callbacks, supervision_events), never a scan of Temporal history.
+return_requests, orders, callbacks, supervision_events) and the merged requests the gateway
+records (merged_requests), never a scan of Temporal history.
 Each query is one GROUP BY unit over an index range, so the city total and the per-unit
 ranking come from the same rows (the total is the sum of the units).
 
@@ -24,6 +25,14 @@ What each figure counts, and why:
   counted: it rated a real reply, and dropping it would flatter the unit.
 * `criticisms`, `referrals`: ledger events of kinds "criticism" and "referral" (通报批评,
   移送纪委监委; appendices and staff referrals are not unit referrals).
+* `orders` (工单量): work orders created in the period, per owner: the matters. `merged_requests`
+  (并单量): requests merged into an order (并单) in the period and not unmerged since, per the
+  parent order's owner. `requests` (诉求量) = orders + merged_requests: every petitioner's request
+  once, as its own order or as one merged into an order, so one problem reported twenty times is
+  one order and twenty requests. An unmerged request counts once, as the order it became (from
+  its creation), never also as merged. Every other figure is per order, dispatch or callback
+  row: a merged request has none of those (no workflow, no orders row, no dispatch), so the
+  on-time and resolution rates judge the matter once, however many reported it.
 
 A rate with an empty denominator is None (undefined), never 0 or 1. Periods are local
 (policy time zone): "2026-01-01" means local midnight. Last year's period is the same local
@@ -42,7 +51,7 @@ from sqlalchemy import case, func, select
 from hotline.policy import Policy, load_policy
 from hotline.store import Database
 from hotline.store.tables import (
-    CallbackRow, DispatchRow, ReturnRequestRow, SupervisionEventRow, UnitRow,
+    CallbackRow, DispatchRow, MergedRequestRow, OrderRow, ReturnRequestRow, SupervisionEventRow, UnitRow,
 )
 from hotline.kpi_worktime import WorkClock, count_if, in_period
 from hotline.workcal import calendar_for
@@ -59,6 +68,9 @@ FORMULAS: dict[str, tuple[str, str | None]] = {
     "avg_handling_hours": ("handling_hours", "handled"),
     "criticisms": ("criticisms", None),
     "referrals": ("referrals", None),
+    "orders": ("orders", None),
+    "requests": ("requests", None),
+    "merged_requests": ("merged_requests", None),
 }
 KPI_NAMES = tuple(FORMULAS)
 RATES = ("return_rate", "response_rate", "on_time_rate", "resolution_rate", "satisfaction_rate")
@@ -68,6 +80,8 @@ LABELS = {  # for reports: English name and the hotline's own Chinese term
     "resolution_rate": ("Resolution rate", "解决率"), "satisfaction_rate": ("Satisfaction", "满意率"),
     "avg_handling_hours": ("Avg handling (working h)", "平均办理时长"),
     "criticisms": ("Criticisms", "通报批评"), "referrals": ("Referrals", "移送纪委监委"),
+    "orders": ("Orders (matters)", "工单量"), "requests": ("Requests", "诉求量"),
+    "merged_requests": ("Merged requests", "并单量"),
 }
 
 
@@ -157,10 +171,17 @@ class Tally:
     satisfied: int = 0
     criticisms: int = 0
     referrals: int = 0
+    orders: int = 0
+    merged_requests: int = 0
 
     @property
     def handling_hours(self) -> float:
         return self.handling_seconds / 3600
+
+    @property
+    def requests(self) -> int:
+        # each request once: as its own order, or merged into one (an unmerged one is an order)
+        return self.orders + self.merged_requests
 
     def __add__(self, other: "Tally") -> "Tally":
         return Tally(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -178,7 +199,7 @@ class Tally:
 
 def _jobs(p: Period, clock: WorkClock) -> list:
     """The queries of one period, each `session -> [(unit, {field: value})]`, one index range each."""
-    D, R, C, E = DispatchRow, ReturnRequestRow, CallbackRow, SupervisionEventRow
+    D, R, C, E, O, M = DispatchRow, ReturnRequestRow, CallbackRow, SupervisionEventRow, OrderRow, MergedRequestRow
     good = C.satisfaction.in_(("satisfied", "basically_satisfied"))
 
     def dispatches(s):
@@ -205,7 +226,17 @@ def _jobs(p: Period, clock: WorkClock) -> list:
             select(E.unit_code, E.kind, func.count()).where(E.kind.in_(("criticism", "referral")), in_period(E.at, p))
             .group_by(E.unit_code, E.kind))]
 
-    return [lambda s: clock.replies(s, p), callbacks, dispatches, returns, invalid, ledger]
+    def orders(s):
+        return [(u, {"orders": n}) for u, n in s.execute(
+            select(O.owner, func.count()).where(in_period(O.created_at, p)).group_by(O.owner))]
+
+    def merged(s):
+        # per the parent's owner: the unit handling the matter answers every petitioner of it
+        return [(u, {"merged_requests": n}) for u, n in s.execute(
+            select(O.owner, func.count()).select_from(M).join(O, O.order_no == M.parent_order_no)
+            .where(in_period(M.merged_at, p), M.unmerged_at.is_(None)).group_by(O.owner))]
+
+    return [lambda s: clock.replies(s, p), callbacks, dispatches, returns, invalid, ledger, orders, merged]
 
 
 # ---------------------------------------------------------------- figures and reports
@@ -303,7 +334,7 @@ def _named(name: str):
 
 
 invalid_returns, return_rate, response_rate, on_time_rate, resolution_rate, satisfaction_rate, \
-    avg_handling_hours, criticisms, referrals = (_named(n) for n in KPI_NAMES)
+    avg_handling_hours, criticisms, referrals, orders, requests, merged_requests = (_named(n) for n in KPI_NAMES)
 
 
 def ranking(this: dict[str, Tally], last: dict[str, Tally], units: dict[str, dict]) -> list[dict]:

@@ -9,8 +9,15 @@ reply is shown as to any reader not entitled to the petitioner's identity: phone
 numbers, e-mail addresses and the petitioner's name in it masked (OrderState.masked). It is read
 from the read model, never from a running workflow (README, "Known SDK race").
 
-Whatever is wrong (no such order, wrong digits, an order not yet recorded) the answer is the
-same None: the caller cannot tell an order number that exists from one that does not.
+A request merged into an order (并单) has its own number and its own petitioner: with the last
+four digits of *that request's* phone, its number answers with the progress of the order it was
+merged into, exactly as the order's own petitioner sees it, plus the request's number and the
+order's. Nothing of the order's petitioner or of the other co-petitioners is in it: the reply
+is masked for each of them too. An unmerged request's number is an order of its own.
+
+Whatever is wrong (no such order, wrong digits, an order not yet recorded, a merge the order's
+workflow has not taken) the answer is the same None: the caller cannot tell an order number
+that exists from one that does not.
 """
 from __future__ import annotations
 
@@ -19,12 +26,13 @@ import re
 from datetime import datetime
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from hotline.masking import fold
 from hotline.models import OrderState, Stage
 from hotline.readmodel import load_order
 from hotline.store import Database
-from hotline.store.tables import UnitRow
+from hotline.store.tables import MergedRequestRow, UnitRow
 
 STAGE_TEXT = {
     Stage.intake: "已受理，正在转交承办单位",
@@ -57,12 +65,15 @@ class ProgressReply(BaseModel):
 
 
 class Progress(BaseModel):
-    order_no: str
+    order_no: str = Field(description="the work order handling it (for a merged request: the order it joined)")
     stage: str = Field(description="the stage in plain Chinese")
     owner: str = Field(description="the name of the unit handling it")
     steps: list[ProgressStep]
     next_deadline: NextDeadline | None = None
     reply: ProgressReply | None = Field(default=None, description="null until the department has replied")
+    request_no: str | None = Field(default=None, description="the number asked about, when it is a request "
+                                                             "merged into the order (并单); else null")
+    merged_into: str | None = Field(default=None, description="the order a merged request joined; else null")
 
 
 def _last4(phone: str) -> str:
@@ -88,13 +99,30 @@ def _reply(st: OrderState) -> ProgressReply | None:
     # A reopened order's replied_at is cleared: the reply found wanting is not the answer any more.
     if st.replied_at is None or not st.reply_result:
         return None
+    # masked() masks the co-petitioners' names too: each of them reads what the others said
     return ProgressReply(text=st.masked().reply_result, at=st.replied_at)
 
 
+def _asked(db: Database, number: str) -> tuple[OrderState | None, str, str | None]:
+    """(the order to answer with, the phone that proves it, the merged request's number or None)."""
+    st = load_order(db, number)
+    if st is not None:
+        return st, st.petitioner.phone, None
+    with db.session() as s:
+        parent_no = s.scalar(select(MergedRequestRow.parent_order_no).where(
+            MergedRequestRow.request_no == number, MergedRequestRow.unmerged_at.is_(None)))
+    parent = load_order(db, parent_no) if parent_no else None
+    # only once the order's workflow has taken it: a merge it refused is no one's progress
+    co = next((c for c in parent.co_petitioners if c.request_no == number), None) if parent else None
+    return (parent, co.phone, number) if co is not None else (None, "", None)
+
+
 def progress(db: Database, order_no: str, last4: str) -> Progress | None:
-    """The order's progress if `last4` are the last four digits of its petitioner's phone."""
-    st = load_order(db, order_no)
-    expected = _last4(st.petitioner.phone) if st is not None else "\0\0\0\0"  # compare either way
+    """The order's progress if `last4` are the last four digits of its petitioner's phone; for a
+    merged request's number, the progress of the order it joined if they are those of the
+    request's own phone."""
+    st, phone, request_no = _asked(db, order_no)
+    expected = _last4(phone) if st is not None else "\0\0\0\0"  # compare either way
     if not hmac.compare_digest(expected.encode(), last4.encode()) or st is None:
         return None
     with db.session() as s:
@@ -103,4 +131,4 @@ def progress(db: Database, order_no: str, last4: str) -> Progress | None:
              ("联系", st.contacted_at), ("答复", st.replied_at), ("办结", st.closed_at)]
     return Progress(order_no=st.order_no, stage=STAGE_TEXT[st.stage], owner=unit.name if unit else st.owner,
                     steps=[ProgressStep(step=n, at=at) for n, at in steps], next_deadline=_next_deadline(st),
-                    reply=_reply(st))
+                    reply=_reply(st), request_no=request_no, merged_into=st.order_no if request_no else None)

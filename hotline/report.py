@@ -12,6 +12,7 @@ from html import escape
 from hotline.kpi import KPI_NAMES, LABELS, RATES
 
 LOWER_IS_BETTER = {"invalid_returns", "return_rate", "avg_handling_hours", "criticisms", "referrals"}
+VOLUMES = {"orders", "requests", "merged_requests"}  # how much came in: neither good nor bad
 NA = "—"
 
 
@@ -38,7 +39,7 @@ def fmt_change(name: str, f: dict) -> str:
 def verdict(name: str, f: dict) -> str:
     """'good', 'bad' or '' for the direction of the change, from the hotline's point of view."""
     c = f.get("change")
-    if not c:
+    if not c or name in VOLUMES:
         return ""
     return "good" if (c < 0) == (name in LOWER_IS_BETTER) else "bad"
 
@@ -286,5 +287,7 @@ def _footer() -> str:
             "handling time: each order once, by its last reply, against its deadline including approved "
             "extensions; a reopened order (重办) is judged on its re-reply. Handling time: dispatch to reply in "
             "working hours on the official calendar. Resolution and satisfaction: rated callbacks only (unrated "
-            "excluded). — means no data: a rate with nothing to divide by is undefined, not 0%. Rates change in "
+            "excluded). Requests: every petitioner's request once, as an order of its own or merged into one "
+            "(并单); orders count the matters, so one problem reported twenty times is one order in every rate. "
+            "— means no data: a rate with nothing to divide by is undefined, not 0%. Rates change in "
             "percentage points (pp), counts and hours year on year in percent.</p></footer>")

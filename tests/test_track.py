@@ -43,7 +43,9 @@ async def test_progress_for_the_right_digits_and_one_answer_for_every_wrong_try(
         r = await c.post("/api/v1/track", json={"order_no": no, "phone_last4": "1234"})
         p = r.json()
         assert p["stage"] == "承办单位正在办理" and p["steps"][3]["at"] and p["next_deadline"]["what"] == "答复期限"
-        assert set(p) == {"order_no", "stage", "owner", "steps", "next_deadline", "reply"} and p["reply"] is None
+        assert set(p) == {"order_no", "stage", "owner", "steps", "next_deadline", "reply", "request_no",
+                          "merged_into"} and p["reply"] is None
+        assert p["request_no"] is None and p["merged_into"] is None  # an order's own number, not a merged request
         for private in ("王小明", "13800001234", "138", NOTE, "工地", "打桩", "迎宾路", "ZJJ", "workflow", "actions"):
             assert private not in r.text, private
 

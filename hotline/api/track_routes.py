@@ -4,6 +4,9 @@ A public door to personal orders must not be an oracle: every request takes a to
 address's bucket and one of the order number's (from any address, so a botnet cannot walk one
 order's 10,000 digit combinations), and "no such order" and "wrong digits" get the very same
 404. The proof travels in the body, never in the URL, so it stays out of access logs.
+
+A request merged into an order (并单) is looked up by its own number and its own phone's digits:
+the answer is the progress of the order it joined, with `request_no` and `merged_into` set.
 """
 from __future__ import annotations
 
@@ -23,8 +26,10 @@ router = APIRouter(tags=["public"])
 
 class TrackQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    order_no: str = Field(pattern=r"^SY\d{8,20}$", description="the order number the hotline gave")
-    phone_last4: str = Field(pattern=r"^[0-9]{4}$", description="last four digits of the phone given at intake")
+    order_no: str = Field(pattern=r"^SY\d{8,20}$",
+                          description="the number the hotline gave: an order's, or a merged request's (并单)")
+    phone_last4: str = Field(pattern=r"^[0-9]{4}$",
+                             description="last four digits of the phone given with that order or request")
 
 
 class TrackLimits:
@@ -42,7 +47,9 @@ def install(app: FastAPI, limits: Limits) -> None:
              summary="progress of one's own order (自助查询): order number + last 4 digits of the phone",
              description="The stage, owner unit, dates and next deadline; once replied, the department's "
                          "reply and its time, with phone numbers, ID numbers, e-mail addresses and the "
-                         "petitioner's name in it masked.",
+                         "petitioners' names in it masked. For a request merged into an order (并单), the "
+                         "order's progress, with `request_no` (the number asked about) and `merged_into` "
+                         "(the order's number).",
              responses={404: {"description": "no order matches both (the same answer whatever is wrong)"},
                         429: {"description": "too many lookups from this address or for this order number"}})
 async def track(q: TrackQuery, request: Request) -> Progress:

@@ -310,3 +310,30 @@ class RoutingSuggestionRow(Base):
     decision: Mapped[str] = mapped_column(String(20))
     owner: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(TS, index=True)
+
+
+class MergedRequestRow(Base):
+    """A request merged into an open order (并单, issue 18): its own number (the orders' series)
+    and petitioner, no workflow of its own; the parent's workflow lists it as a co-petitioner.
+    Unmerged (a wrong merge undone), it becomes an order under the same number."""
+
+    __tablename__ = "merged_requests"
+    # the KPIs count requests merged in a period per parent: one range of merged_at
+    __table_args__ = (Index("ix_merged_requests_kpi", "merged_at", "parent_order_no", "unmerged_at"),)
+    request_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    parent_order_no: Mapped[str] = mapped_column(String(32), index=True)
+    intake: Mapped[dict] = mapped_column(JSON)  # the IntakeRequest as submitted
+    petitioner_name: Mapped[str] = mapped_column(String(64))
+    petitioner_phone: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(8))
+    district: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(TS)
+    merged_at: Mapped[datetime] = mapped_column(TS)
+    merged_by: Mapped[str] = mapped_column(String(64))
+    # as for orders: "<scope>:<Idempotency-Key>" and a hash of the request body and its parent
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    idempotency_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    unmerged_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    unmerged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    unmerge_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
