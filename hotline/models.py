@@ -57,6 +57,7 @@ class Satisfaction(str, Enum):
 
 
 DISTRICTS = ("YZQ", "TYQ", "JYQ", "HTQ", "YCQ")
+REQUEST_NO = r"^SY\d{8,20}$"  # an order's or a merged request's number
 _PHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
 
 
@@ -193,10 +194,32 @@ class CallbackAction(Action):
     answered: StrictBool
     resolved: StrictBool | None = None
     satisfaction: Satisfaction | None = None
+    # a merged request's petitioner (co-petitioner); None: the order's own petitioner
+    request_no: str | None = Field(default=None, pattern=REQUEST_NO)
 
 
 class FlagStaffAction(Action):
     staff: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class MergeAction(Action):
+    """并单: a request about the same matter joins this open order instead of becoming an order
+    of its own. It keeps its own number and petitioner (a co-petitioner of the order); no new
+    deadline is armed. Sent by the gateway once the request is recorded (hotline/merges.py)."""
+
+    request_no: str = Field(pattern=REQUEST_NO)
+    petitioner: Petitioner
+    channel: Channel = Channel.phone
+    note: str = Field(default="", max_length=500, description="why it is the same matter")
+    # who merged it when `by` is the hotline office acting for an intake operator ("intake:<key>")
+    operator: str | None = Field(default=None, max_length=64)
+
+
+class UnmergeAction(Action):
+    """A wrong merge undone: the request leaves the order and becomes an order of its own."""
+
+    request_no: str = Field(pattern=REQUEST_NO)
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -213,6 +236,8 @@ ACTION_MODELS: dict[str, type[Action]] = {
     "callback": CallbackAction,
     "flag-staff": FlagStaffAction,
 }
+# Merging has its own routes (a request is recorded before its merge): not a generic action.
+MERGE_ACTIONS: dict[str, type[Action]] = {"merge": MergeAction, "unmerge": UnmergeAction}
 DEPARTMENT_ACTIONS = {
     "sign", "contact", "coordination-plan", "co-handler-done",
     "extension-request", "return-request", "reply",
@@ -283,6 +308,18 @@ class PetitionerView(BaseModel):
     phone: str
 
 
+class CoPetitioner(BaseModel):
+    """The petitioner of a request merged into the order (并单): told what the order's own
+    petitioner is told, and asked for their own callback."""
+
+    request_no: str
+    name: str
+    phone: str
+    channel: Channel = Channel.phone
+    merged_at: datetime
+    callback: CallbackResult | None = None
+
+
 class OrderState(BaseModel):
     order_no: str
     workflow_id: str
@@ -319,23 +356,34 @@ class OrderState(BaseModel):
     callback: CallbackResult | None = None
     close_reason: str | None = None
     policy: str = "sanya"
+    co_petitioners: list[CoPetitioner] = Field(default_factory=list)  # merged requests (并单)
 
     def masked(self) -> "OrderState":
         """Copy without the petitioner's identity, for anyone but owner/co-handlers/admins: the
         petitioner masked, and every free text with phone, ID and e-mail numbers and the
         petitioner's name masked (hotline/masking.py)."""
         name, phone = self.petitioner.name, self.petitioner.phone
+        others = [(c.name, c.phone) for c in self.co_petitioners]  # merged requests' petitioners
 
         def m(text):
+            for n, p in others:
+                text = mask_text(text, n, p)
             return mask_text(text, name, phone)
+
+        def mv(value):
+            for n, p in others:
+                value = mask_value(value, n, p)
+            return mask_value(value, name, phone)
         return self.model_copy(update={
             "petitioner": PetitionerView(name=mask_name(name), phone=mask_phone(phone)),
             "title": m(self.title), "description": m(self.description), "reply_result": m(self.reply_result),
             "close_reason": m(self.close_reason),
             "location": self.location.model_copy(update={"address": m(self.location.address)}),
             "notices": [n.model_copy(update={"reason": m(n.reason)}) for n in self.notices],
-            "actions": [a.model_copy(update={"detail": mask_value(a.detail, name, phone)}) for a in self.actions],
+            "actions": [a.model_copy(update={"detail": mv(a.detail)}) for a in self.actions],
             "co_handlers": [c.model_copy(update={"task": m(c.task)}) for c in self.co_handlers],
-            "pending": self.pending.model_copy(update={"payload": mask_value(self.pending.payload, name, phone)})
+            "pending": self.pending.model_copy(update={"payload": mv(self.pending.payload)})
             if self.pending else None,
+            "co_petitioners": [c.model_copy(update={"name": mask_name(c.name), "phone": mask_phone(c.phone)})
+                               for c in self.co_petitioners],
         })

@@ -58,7 +58,7 @@ def enqueue(s: Session, req: NotificationRequest, token: str | None = None) -> b
         if req.wft is not None and known.wft is not None and known.wft <= req.wft and known.status in ("held", "void"):
             s.execute(_ADOPT, {"i": known.id, "w": req.wft, "t": token})
         return False
-    if req.to == "petitioner":
+    if req.to == "petitioner" or req.to.startswith("petitioner:"):  # a merged request's petitioner too
         channel, recipient = "sms", req.petitioner_phone or ""
     else:
         channel = "webhook" if s.execute(_UNIT_WEBHOOK, {"u": req.to}).scalar() else "inbox"

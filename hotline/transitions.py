@@ -37,6 +37,10 @@ TABLE: dict[str, Transition] = {t.action: t for t in (
     Transition("callback", frozenset({S.callback}), None, "admin",
                "回访 → closed, or reopened when unresolved and dissatisfied"),
     Transition("flag-staff", frozenset(set(S) - {S.intake}), None, "admin", "staff discipline referral"),
+    Transition("merge", WORKING | {S.dispatched, S.return_review}, None, "admin",
+               "并单: a request about the same matter joins the order, before its reply; no new deadline"),
+    Transition("unmerge", frozenset(set(S) - {S.intake, S.closed}), None, "admin",
+               "a wrong merge undone: the request becomes an order of its own"),
 )}
 
 # Stage changes made by the workflow itself (timers and follow-ups), for the reader's benefit.

@@ -195,4 +195,5 @@ def test_every_endpoint_of_the_spec_is_in_the_schema():
         assert must in paths, must
     actions = {p.rsplit("/", 1)[-1] for p in paths if p.startswith("/api/v1/orders/{order_no}/")}
     assert actions == {"sign", "contact", "coordination-plan", "co-handler-done", "extension-request",
-                       "return-request", "reply", "return-review", "extension-review", "callback", "flag-staff"}
+                       "return-request", "reply", "return-review", "extension-review", "callback", "flag-staff",
+                       "merged-requests", "unmerge"}  # 并单: /merged-requests and .../{request_no}/unmerge

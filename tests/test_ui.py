@@ -39,7 +39,7 @@ HISTORY_VIEWPORT = {"width": 1920, "height": 2400}
 # by the event type under which the Event History shows them.
 EXPECTED = [
     ("Local Activity", "record sign by ZJJ"),
-    ("Local Activity", "record contact by ZJJ"),
+    ("Local Activity", "record contact by ZJJ; contact to petitioner"),  # one write: the step and its notice
     ("Local Activity", "contact and coordination deadlines after signing"),
     ("Timer Started", "sign-for deadline (签收时限) of ZJJ"),
     ("Timer Canceled", "sign-for deadline (签收时限) of ZJJ"),  # signed in time: the deadline is cancelled

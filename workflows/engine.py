@@ -23,12 +23,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from hotline.contracts import ActionAnswer, CalendarChange, StrikeReview, WorkOrderInput
 from hotline.supervision import SupervisionInput, supervision_workflow_id
 from hotline.engine import ActionRefused, OrderNotFound
-from hotline.models import ACTION_MODELS, IntakeRequest, OrderState
+from hotline.models import ACTION_MODELS, MERGE_ACTIONS, IntakeRequest, OrderState
 from hotline.policy import Policy
 from workflows import search_attributes as sa
 from workflows.work_order import WorkOrderWorkflow
 
-UPDATE_NAMES = {a: a.replace("-", "_") for a in ACTION_MODELS}
+UPDATE_NAMES = {a: a.replace("-", "_") for a in [*ACTION_MODELS, *MERGE_ACTIONS]}
 
 
 def order_workflow_id(order_no: str) -> str:

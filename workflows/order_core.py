@@ -14,19 +14,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from hotline import transitions
     from hotline.actor import ActorError, parse_actor
     from hotline.contracts import (
-        ActionAnswer, ActionWrite, DeadlineItem, DeadlineRequest, DeadlineResult, NotificationRequest, StaffFlag, StepEntry, StepRecord,
-        Strike, WorkOrderInput, ReturnRecommendation, ReturnRecommendationRequest,
+        ActionAnswer, ActionWrite, DeadlineItem, DeadlineRequest, DeadlineResult, NotificationRequest, StepEntry,
+        StepRecord, Strike, WorkOrderInput,
     )
-    from hotline.models import (
-        ActionRecord, CallbackAction, CallbackResult, CoHandlerDoneAction, CoHandlerState,
-        ContactAction, CoordinationPlanAction, ExtensionRequestAction, ExtensionReviewAction,
-        FlagStaffAction, Notice, OrderState, PendingRequest, PetitionerView, ReplyAction,
-        ReturnRequestAction, ReturnReviewAction, ReviewDecision, Satisfaction, SignAction, Stage,
-        Urgency,
-    )
+    from hotline.models import ActionRecord, Notice, OrderState, PetitionerView, Stage
     from workflows import search_attributes as sa
     from workflows.timers import DeadlineTimers
 
@@ -164,7 +157,9 @@ class OrderCore:
             return
         steps, self._pending_steps = self._pending_steps, []
         notices, self._pending_notices = self._pending_notices, []
-        what = ", ".join([e.action for e in steps] + [f"{n.kind} to {n.to}" for n in notices])
+        # as the UI's event history shows it: "record contact by ZJJ; contact to petitioner"
+        what = "; ".join([", ".join(f"{e.action} by {e.by}" for e in steps)] * bool(steps)
+                         + [f"{n.kind} to {n.to}" for n in notices])
         self._wrote(await self._act("record_action", ActionWrite.model_construct(
             steps=steps, notices=notices, state=self.s, seq=self._seq, wft=self._wft()), f"record {what}"))
 
@@ -293,11 +288,11 @@ class OrderCore:
         if self._one_write:
             self._pending_notices.append(NotificationRequest(
                 key=key, order_no=self.s.order_no, kind=kind, to=to, subject=subject, body=body,
-                petitioner_phone=self.s.petitioner.phone if to == "petitioner" else None))
+                petitioner_phone=self._phone_of(to)))
             return
         self._wrote(await self._act("notify", NotificationRequest(
             key=key, order_no=self.s.order_no, kind=kind, to=to, subject=subject, body=body,
-            petitioner_phone=self.s.petitioner.phone if to == "petitioner" else None,
+            petitioner_phone=self._phone_of(to),
             **({"state": self.s, "seq": self._seq, "wft": self._wft()} if self._serial else {}),
         ), f"{kind} to {to}: {subject}"))
 

@@ -21,17 +21,19 @@ with workflow.unsafe.imports_passed_through():
         ActionAnswer, DeadlineItem, ReturnRecommendation, ReturnRecommendationRequest, StaffFlag, WorkOrderInput,
     )
     from hotline.models import (
-        CallbackAction, CallbackResult, CoHandlerDoneAction, CoHandlerState, ContactAction,
-        CoordinationPlanAction, ExtensionRequestAction, ExtensionReviewAction, FlagStaffAction,
-        OrderState, PendingRequest, ReplyAction, ReturnRequestAction, ReturnReviewAction,
-        ReviewDecision, Satisfaction, SignAction, Stage,
+        CoHandlerDoneAction, CoHandlerState, ContactAction, CoordinationPlanAction, ExtensionRequestAction,
+        ExtensionReviewAction, FlagStaffAction, OrderState, PendingRequest, ReplyAction, ReturnRequestAction,
+        ReturnReviewAction, ReviewDecision, SignAction, Stage,
     )
+    from hotline.masking import mask_text
     from workflows.calendar_follow import CalendarFollow
+    from workflows.callbacks import Callbacks
+    from workflows.merging import Merging
     from workflows.order_core import OrderCore, _reject, is_admin
 
 
 @workflow.defn
-class WorkOrderWorkflow(OrderCore, CalendarFollow):
+class WorkOrderWorkflow(OrderCore, CalendarFollow, Merging, Callbacks):
     @workflow.init
     def __init__(self, inp: WorkOrderInput) -> None:
         self._setup(inp)
@@ -126,6 +128,9 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
             await self._step("contact", a.by, {"note": a.note})
             await self._notify("contact", "petitioner", f"您的工单{s.order_no}已由承办单位受理并联系您",
                                f"contact{self._seq}", note=a.note)
+            for c in list(s.co_petitioners):  # told that the unit is on it; the note was for another
+                await self._notify("contact", f"petitioner:{c.request_no}",
+                                   f"您反映的问题（{c.request_no}）已并入工单{s.order_no}，承办单位已受理办理", f"contact{self._seq}")
             return await self._answer()
 
     @contact.validator
@@ -313,7 +318,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
         if a.decision == ReviewDecision.approve and a.new_owner in (self.s.owner, "HOTLINE"):
             raise _reject(f"{a.new_owner} cannot become the new owner")
 
-    # ------------------------------------------------------------------ reply, callback, reopen
+    # ------------------------------------------------------------------ reply (then the callback: workflows/callbacks.py)
 
     @workflow.update
     async def reply(self, a: ReplyAction) -> ActionAnswer:
@@ -329,6 +334,10 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
             await self._notify("reply", "HOTLINE", f"{a.by} replied on {s.order_no}", f"reply{self._seq}",
                                resolved=a.resolved)
             await self._notify("reply", "petitioner", f"您的工单{s.order_no}已办结答复：{a.result}", f"reply{self._seq}")
+            shown = mask_text(a.result, s.petitioner.name, s.petitioner.phone)  # not the other petitioner's data
+            for c in list(s.co_petitioners):
+                await self._notify("reply", f"petitioner:{c.request_no}",
+                                   f"您反映的问题（{c.request_no}，已并入工单{s.order_no}）已办结答复：{shown}", f"reply{self._seq}")
             await self._start_callback()
             return await self._answer()
 
@@ -337,84 +346,6 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
         self._check("reply", a.by)
         if self.s.pending is not None:
             raise _reject(f"a {self.s.pending.kind} request is waiting for review")
-
-    async def _start_callback(self) -> None:
-        s, p = self.s, self.policy
-        d = await self._deadlines([
-            DeadlineItem(name="callback_by", start=s.replied_at, limit=str(p.callback_call)),
-            DeadlineItem(name="answer_by", start=s.replied_at, limit=str(p.callback_answer)),
-        ], "callback window (回访)")
-        s.deadlines.callback_by, s.deadlines.answer_by = d["callback_by"], d["answer_by"]
-        s.stage, s.callback = Stage.callback, None
-        rated = lambda: s.callback is not None and s.callback.answered  # noqa: E731
-        self.timers.arm("callback", d["callback_by"], rated, self._callback_late, "hotline callback due (回访)")
-        self.timers.arm("answer", d["answer_by"], rated, self._unrated, "petitioner answer window")
-        await self._step("callback-start", "hotline", {"callback_by": d["callback_by"].isoformat()})
-        await self._notify("survey", "petitioner", f"请评价工单{s.order_no}的办理：是否解决？是否满意？",
-                           f"survey{self._seq}")
-
-    async def _callback_late(self, gen: int) -> None:
-        await self._notify("reminder", "HOTLINE", f"callback on {self.s.order_no} is due", f"callback{gen}")
-        await self._step("callback-overdue", "system", {})
-
-    async def _unrated(self, gen: int) -> None:
-        s = self.s
-        s.callback = CallbackResult(answered=False, unrated=True, at=self._now())
-        await self._step("unrated", "system", {"answered": False})
-        await self._close("unrated")
-
-    @workflow.update
-    async def callback(self, a: CallbackAction) -> ActionAnswer:
-        async with self._exclusive(self._v_callback, a):
-            s = self.s
-            if not a.answered:
-                await self._step("callback", a.by, {"answered": False})
-                return await self._answer()
-            s.callback = CallbackResult(answered=True, resolved=a.resolved, satisfaction=a.satisfaction, at=self._now())
-            self.timers.disarm("callback")
-            self.timers.disarm("answer")
-            await self._step("callback", a.by, {"answered": True, "resolved": a.resolved,
-                                                "satisfaction": a.satisfaction.value})
-            # Dissatisfied and unresolved → back to the same owner (重办), at most max_reopens times.
-            if a.resolved is False and a.satisfaction == Satisfaction.dissatisfied:
-                if s.reopens < self.policy.max_reopens:
-                    await self._reopen()
-                else:
-                    await self._notify("supervision", s.owner, f"{s.order_no} closed unresolved after "
-                                       f"{s.reopens} reopens", "reopens", cc="HOTLINE")
-                    await self._close("escalated")
-            else:
-                await self._close("resolved" if a.resolved else "unresolved")
-            return await self._answer()
-
-    @callback.validator
-    def _v_callback(self, a: CallbackAction) -> None:
-        self._check("callback", a.by)
-        if a.answered and (a.resolved is None or a.satisfaction is None):
-            raise _reject("an answered callback needs resolved and satisfaction")
-
-    async def _reopen(self) -> None:
-        s, p = self.s, self.policy
-        s.reopens += 1
-        s.stage, s.replied_at, s.replied_on_time, s.overdue = Stage.reopened, None, None, False
-        now = self._now()
-        handling = p.handling_limit(s.category.value, s.urgency.value)
-        d = await self._deadlines([
-            DeadlineItem(name="reply_by", start=now, limit=str(handling)),
-            DeadlineItem(name="remind_at", start=now, limit=str(handling), fraction=p.reminder_fraction),
-        ], f"fresh handling deadline for reopen {s.reopens}")
-        s.deadlines.reply_by, s.deadlines.remind_at = d["reply_by"], d["remind_at"]
-        s.deadlines.callback_by = s.deadlines.answer_by = s.deadlines.escalate_at = None
-        self._arm_handling(d["remind_at"], d["reply_by"])
-        await self._step("reopen", "hotline", {"reopens": s.reopens, "reply_by": d["reply_by"].isoformat()})
-        await self._notify("reopen", s.owner, f"order {s.order_no} reopened (重办) after callback",
-                           f"reopen{s.reopens}", reply_by=d["reply_by"].isoformat())
-
-    async def _close(self, reason: str) -> None:
-        s = self.s
-        s.stage, s.closed_at, s.close_reason = Stage.closed, self._now(), reason
-        self.timers.disarm_all()
-        await self._step("close", "hotline", {"reason": reason})
 
     # ------------------------------------------------------------------ staff referral
 

@@ -328,6 +328,8 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
 
     for action in ACTION_MODELS:
         _add_action_route(app, action, _act)
+    from hotline.api import merge_routes  # uses this module's helpers, so imported once they exist
+    app.include_router(merge_routes.router)  # 并单 (issue 18), before the unknown-action catch-all
     app.state.act = _act  # the web console acts through this very path (hotline/console)
 
     @app.post("/api/v1/orders/{order_no}/{action}", include_in_schema=False)

@@ -15,7 +15,7 @@ from hotline import transitions
 from hotline.api.app import ACTION_BODIES
 from hotline.apikeys import Principal
 from hotline.console.web import TZ
-from hotline.models import OrderState, Stage
+from hotline.models import ACTION_MODELS, OrderState, Stage
 
 MAX_CO_HANDLERS = 3
 
@@ -26,7 +26,7 @@ def allowed(p: Principal, st: OrderState) -> list[str]:
         return []
     out = []
     for action, t in transitions.TABLE.items():
-        if st.stage not in t.from_stages:
+        if st.stage not in t.from_stages or action not in ACTION_MODELS:  # merging has its own form
             continue
         if t.actor == "admin" and p.role == "admin":
             if action == "extension-review" and not (st.pending and st.pending.kind == "extension"):

@@ -1,6 +1,9 @@
 """Records the representative histories replayed by tests/test_replay.py.
 
-    .venv/bin/python -m tests.histories.record TAG
+    .venv/bin/python -m tests.histories.record TAG [SCENARIO ...]
+
+With scenario names (e.g. `merged_requests_closed`), only those are run and saved: a release
+that adds a path records that path, the others stand as recorded.
 
 Files are named `<scenario>-<TAG>.json` (e.g. the release that changed the workflow) and an
 existing file is never overwritten: older histories stand for orders started by older code.
@@ -20,8 +23,9 @@ from zoneinfo import ZoneInfo
 from temporalio.testing import WorkflowEnvironment
 
 from hotline.models import (
-    CallbackAction, CoHandlerDoneAction, ContactAction, CoordinationPlanAction, ExtensionRequestAction, ExtensionReviewAction,
-    ReplyAction, ReturnRequestAction, ReturnReviewAction, SignAction,
+    CallbackAction, CoHandlerDoneAction, ContactAction, CoordinationPlanAction, ExtensionRequestAction,
+    ExtensionReviewAction, MergeAction, Petitioner, ReplyAction, ReturnRequestAction, ReturnReviewAction, SignAction,
+    UnmergeAction,
 )
 from hotline.calendar_admin import import_schedule
 from hotline.calendar_schedule import parse_schedule
@@ -30,12 +34,17 @@ from hotline.store import Database
 from workflows.codec import data_converter
 from tests.conftest import _binary
 from tests.histories.codec_keys import HISTORY_KEYS
-from tests.harness import intake, running_worker
+from tests.harness import running_worker
 
 HERE = Path(__file__).parent
 
 
 TAG = ""
+ONLY: set[str] = set()
+
+
+def want(name: str) -> bool:
+    return not ONLY or name in ONLY
 
 
 async def _save(h, order_no: str, name: str) -> None:
@@ -56,70 +65,104 @@ async def main() -> None:
         db.migrate()
         async with running_worker(env.client, db, "fast") as h:
             # 1. the happy path with co-handling, closed after a satisfied callback
-            no, handle = await h.start(owner="ZJJ")
-            await h.act(no, "sign", SignAction(by="ZJJ"))
-            await h.act(no, "contact", ContactAction(by="ZJJ", note="已联系"))
-            due = (await h.state(no)).signed_at + timedelta(seconds=20)
-            await h.act(no, "coordination-plan", CoordinationPlanAction(
-                by="ZJJ", plan="联合处置", co_handlers=[{"unit": "ZFJ", "task": "夜间执法", "due": due}]))
-            await h.act(no, "co-handler-done", CoHandlerDoneAction(by="ZFJ", note="已执法"))
-            await h.act(no, "reply", ReplyAction(by="ZJJ", result="已停工", resolved=True))
-            await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=True,
-                                                       satisfaction="satisfied"))
-            await handle.result()
-            await _save(h, no, "happy_path_closed")
-
+            if want("happy_path_closed"):
+                await _happy_path(h)
             # 2. every timer fired: sign-for, reminder, supervision, escalation; still open
-            no, _ = await h.start(owner="HBJ")
-            await env.sleep(80)
-            await asyncio.sleep(1)
-            await _save(h, no, "timers_fired_open")
-
+            if want("timers_fired_open"):
+                no, _ = await h.start(owner="HBJ")
+                await env.sleep(80)
+                await asyncio.sleep(1)
+                await _save(h, no, "timers_fired_open")
             # 3. a return approved and redispatched, an extension, a reopen, closed unrated
-            no, handle = await h.start(owner="SWJ")
-            await h.act(no, "return-request", ReturnRequestAction(by="SWJ", reason="非本单位", claimed_unit="ZJJ",
-                                                                  basis="权责清单"))
-            await h.act(no, "return-review", ReturnReviewAction(by="admin:li", decision="approve", reason="同意"))
-            await h.act(no, "sign", SignAction(by="ZJJ"))
-            await h.act(no, "extension-request", ExtensionRequestAction(by="ZJJ", days=2, reason="检测"))
-            await h.act(no, "extension-review", ExtensionReviewAction(by="admin:li", decision="approve", reason="可"))
-            await h.act(no, "reply", ReplyAction(by="ZJJ", result="处理中", resolved=False))
-            await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=False,
-                                                       satisfaction="dissatisfied"))
-            await h.act(no, "reply", ReplyAction(by="ZJJ", result="已解决", resolved=True))
-            await env.sleep(25)
-            await handle.result()
-            await _save(h, no, "return_extension_reopen_unrated")
+            if want("return_extension_reopen_unrated"):
+                await _return_extension_reopen(h, env)
+            # 5. 并单: two requests merged, one unmerged, a callback per petitioner, closed
+            if want("merged_requests_closed"):
+                await _merged(h)
 
             # 4. (sanya, calendar from the database) dispatched before the 2027 schedule was
             #    entered, then told to follow it; its moved handling deadline fires. The first
             #    worker keeps serving the open order of 2, or the test server could not skip time.
-            async with running_worker(env.client, db, "sanya") as h:
-                cst = ZoneInfo("Asia/Shanghai")
-                now = await env.get_current_time()
-                start = datetime(2027, 2, 1, 10, 0, tzinfo=cst)
-                while start - now > timedelta(0):  # in steps: one long skip times out
-                    await env.sleep(min(start - now, timedelta(days=5)))
-                    now = await env.get_current_time()
-                no, _ = await h.start(owner="ZJJ")
-                await h.act(no, "sign", SignAction(by="ZJJ"))
-                await h.act(no, "contact", ContactAction(by="ZJJ", note="已联系"))
-                draft = Path(__file__).resolve().parent.parent / "data" / "calendar_2027_draft.yaml"
-                import_schedule(db, parse_schedule(draft.read_text(encoding="utf-8")), "admin:li")
-                await h.engine.calendar_changed(no, CalendarChange(years=[2027], notice="草案", by="admin:li"))
-                await asyncio.sleep(1)
-                for _ in range(4):
-                    await env.sleep(timedelta(days=5))
-                await asyncio.sleep(1)
-                await _save(h, no, "calendar_followed_open")
+            if want("calendar_followed_open"):
+                await _calendar_followed(env, db)
 
         db.dispose()
     await env.shutdown()
 
 
+async def _happy_path(h) -> None:
+    no, handle = await h.start(owner="ZJJ")
+    await h.act(no, "sign", SignAction(by="ZJJ"))
+    await h.act(no, "contact", ContactAction(by="ZJJ", note="已联系"))
+    due = (await h.state(no)).signed_at + timedelta(seconds=20)
+    await h.act(no, "coordination-plan", CoordinationPlanAction(
+        by="ZJJ", plan="联合处置", co_handlers=[{"unit": "ZFJ", "task": "夜间执法", "due": due}]))
+    await h.act(no, "co-handler-done", CoHandlerDoneAction(by="ZFJ", note="已执法"))
+    await h.act(no, "reply", ReplyAction(by="ZJJ", result="已停工", resolved=True))
+    await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=True,
+                                               satisfaction="satisfied"))
+    await handle.result()
+    await _save(h, no, "happy_path_closed")
+
+
+async def _return_extension_reopen(h, env) -> None:
+    no, handle = await h.start(owner="SWJ")
+    await h.act(no, "return-request", ReturnRequestAction(by="SWJ", reason="非本单位", claimed_unit="ZJJ",
+                                                          basis="权责清单"))
+    await h.act(no, "return-review", ReturnReviewAction(by="admin:li", decision="approve", reason="同意"))
+    await h.act(no, "sign", SignAction(by="ZJJ"))
+    await h.act(no, "extension-request", ExtensionRequestAction(by="ZJJ", days=2, reason="检测"))
+    await h.act(no, "extension-review", ExtensionReviewAction(by="admin:li", decision="approve", reason="可"))
+    await h.act(no, "reply", ReplyAction(by="ZJJ", result="处理中", resolved=False))
+    await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=False,
+                                               satisfaction="dissatisfied"))
+    await h.act(no, "reply", ReplyAction(by="ZJJ", result="已解决", resolved=True))
+    await env.sleep(25)
+    await handle.result()
+    await _save(h, no, "return_extension_reopen_unrated")
+
+
+async def _merged(h) -> None:
+    no, handle = await h.start(owner="ZJJ")
+    for i, phone in enumerate(("13900000001", "13900000002")):
+        await h.act(no, "merge", MergeAction(by="HOTLINE", operator="intake:1", request_no=f"SY2026010190000{i}",
+                                             petitioner=Petitioner(name=f"居民{i}", phone=phone), note="同一事项"))
+    await h.act(no, "sign", SignAction(by="ZJJ"))
+    await h.act(no, "contact", ContactAction(by="ZJJ", note="已联系"))
+    await h.act(no, "reply", ReplyAction(by="ZJJ", result="已疏通", resolved=True))
+    await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=True,
+                                               satisfaction="satisfied"))
+    await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=True,
+                                               satisfaction="basically_satisfied", request_no="SY20260101900000"))
+    await h.act(no, "unmerge", UnmergeAction(by="admin:li", request_no="SY20260101900001", reason="错并"))
+    await handle.result()
+    await _save(h, no, "merged_requests_closed")
+
+
+async def _calendar_followed(env, db) -> None:
+    async with running_worker(env.client, db, "sanya") as h:
+        cst = ZoneInfo("Asia/Shanghai")
+        now = await env.get_current_time()
+        start = datetime(2027, 2, 1, 10, 0, tzinfo=cst)
+        while start - now > timedelta(0):  # in steps: one long skip times out
+            await env.sleep(min(start - now, timedelta(days=5)))
+            now = await env.get_current_time()
+        no, _ = await h.start(owner="ZJJ")
+        await h.act(no, "sign", SignAction(by="ZJJ"))
+        await h.act(no, "contact", ContactAction(by="ZJJ", note="已联系"))
+        draft = Path(__file__).resolve().parent.parent / "data" / "calendar_2027_draft.yaml"
+        import_schedule(db, parse_schedule(draft.read_text(encoding="utf-8")), "admin:li")
+        await h.engine.calendar_changed(no, CalendarChange(years=[2027], notice="草案", by="admin:li"))
+        await asyncio.sleep(1)
+        for _ in range(4):
+            await env.sleep(timedelta(days=5))
+        await asyncio.sleep(1)
+        await _save(h, no, "calendar_followed_open")
+
+
 if __name__ == "__main__":
     import sys
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m tests.histories.record TAG")
-    TAG = sys.argv[1]
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: python -m tests.histories.record TAG [SCENARIO ...]")
+    TAG, ONLY = sys.argv[1], set(sys.argv[2:])
     asyncio.run(main())
