@@ -25,6 +25,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from hotline.cli_calendar import CalendarCliError
+from hotline.cli_merge import MergeCliError
 from hotline.cli_users import UserCliError
 from hotline.cli_report import ReportError
 from hotline.settings import SettingsError, load_settings
@@ -284,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_commands(sub)  # staff accounts of the web console (issue 15)
     from hotline.cli_routing import add_commands as add_routing_commands
     add_routing_commands(sub)  # routing retrain / status (issue 19)
+    from hotline.cli_merge import add_commands as add_merge_commands
+    add_merge_commands(sub)  # merge / unmerge (并单, issue 18)
     d = sub.add_parser("demo", help="play the drainage-ditch case of SPEC §8 on the running stack")
     d.add_argument("--pause", type=float, default=1.0, help="seconds between steps")
     return p
@@ -299,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         result = fn(args)
         if asyncio.iscoroutine(result):
             asyncio.run(result)
-    except (CliError, SettingsError, ReportError, CalendarCliError, UserCliError) as exc:
+    except (CliError, SettingsError, ReportError, CalendarCliError, UserCliError, MergeCliError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -104,3 +104,39 @@ async def test_intake_show_act_list_on_the_dev_server(dev_env, sqlite_db):
         assert r.returncode == 0 and "sign" in r.stdout and "reply_by" in r.stdout
         r = await run("list", "--owner", "ZFJ")
         assert order_no in r.stdout
+
+
+async def test_merge_and_unmerge_on_the_dev_server(dev_env, sqlite_db, tmp_path):
+    """并单 from the command line: a request merged into an open order, a bad file and an unknown
+    order refused in one line with nothing written, then the wrong merge undone."""
+    from hotline.store.tables import MergedRequestRow
+    address = dev_env.client.service_client.config.target_host
+    seed_order_numbers(sqlite_db)
+    async with running_worker(dev_env.client, sqlite_db, "fast") as h:
+        env = {"TEMPORAL_ADDRESS": address, "HOTLINE_TASK_QUEUE": h.queue, "HOTLINE_POLICY": "fast"}
+        run = lambda *a: asyncio.to_thread(cli, *a, db=sqlite_db, **env)  # noqa: E731
+        r = await run("intake", "--category", "help", "--title", "塘边路排水沟堵了", "--description",
+                      "下雨积水漫到路上", "--name", "李大海", "--phone", "13912345678", "--district", "YZQ",
+                      "--owner", "ZJJ")
+        assert r.returncode == 0, r.stderr
+        order_no = r.stdout.split()[1]
+        f = tmp_path / "again.json"
+        f.write_text(json.dumps({"category": "help", "title": "塘边路水沟不通", "description": "路面淹了",
+                                 "petitioner": {"name": "陈小红", "phone": "13600002222"},
+                                 "location": {"district": "YZQ"}}, ensure_ascii=False), encoding="utf-8")
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"category": "help", "title": "x"}), encoding="utf-8")
+        r = await run("merge", order_no, "--file", str(bad))
+        assert r.returncode == 2 and "description" in r.stderr and "Traceback" not in r.stderr
+        r = await run("merge", "SY20990101000001", "--file", str(f))
+        assert r.returncode == 2 and "refused" in r.stderr and "Traceback" not in r.stderr
+        assert _count(sqlite_db, MergedRequestRow) == 0
+        r = await run("merge", order_no, "--file", str(f), "--note", "同一条沟")
+        assert r.returncode == 0, r.stderr
+        request_no = r.stdout.split()[1]
+        assert f"merged into order {order_no}" in r.stdout and "co-petitioners=1" in r.stdout
+        r = await run("unmerge", order_no, request_no, "--reason", "错并", "--as", "ZJJ")
+        assert r.returncode == 2 and "refused" in r.stderr  # a unit may not undo a merge
+        r = await run("unmerge", order_no, request_no, "--reason", "不是同一事项", "--as", "admin:li", "--owner", "SWJ")
+        assert r.returncode == 0, r.stderr
+        assert f"order {request_no}" in r.stdout and "owner=SWJ" in r.stdout and "stage=dispatched" in r.stdout
