@@ -15,6 +15,7 @@ from hotline import transitions
 from hotline.api.app import ACTION_BODIES
 from hotline.apikeys import Principal
 from hotline.console.web import TZ
+from hotline.masking import mask_name
 from hotline.models import ACTION_MODELS, OrderState, Stage
 
 MAX_CO_HANDLERS = 3
@@ -38,6 +39,35 @@ def allowed(p: Principal, st: OrderState) -> list[str]:
                 c.unit == p.unit and not c.done for c in st.co_handlers):
             out.append(action)
     return out
+
+
+def callback_answered(st: OrderState) -> set[str | None]:
+    """Who has answered this callback round on an order with co-petitioners: request numbers,
+    None for the order's own petitioner (whose answer shows only as an action since the round's
+    start, the order's `callback` being the outcome of all)."""
+    answered: set[str | None] = {c.request_no for c in st.co_petitioners if c.callback and c.callback.answered}
+    for a in reversed(st.actions):
+        if a.action in ("callback-start", "reopen"):
+            break
+        if a.action == "petitioner-callback" and a.detail.get("answered") and a.detail.get("request_no") is None:
+            answered.add(None)
+    return answered
+
+
+def callback_targets(st: OrderState) -> list[tuple[str, str]]:
+    """The 回访对象 still to answer: (request_no or "" for the order's own petitioner, label with
+    the name masked). Empty for an order without co-petitioners (the plain callback form)."""
+    if not st.co_petitioners:
+        return []
+    done = callback_answered(st)
+    out = [("", f"本工单诉求人 {mask_name(st.petitioner.name)}（{st.order_no}）")] if None not in done else []
+    return out + [(c.request_no, f"{c.request_no} {mask_name(c.name)}") for c in st.co_petitioners
+                  if c.request_no not in done]
+
+
+def callback_tally(st: OrderState) -> tuple[int, int]:
+    """(answered, petitioners) of this callback round."""
+    return len(callback_answered(st)), 1 + len(st.co_petitioners)
 
 
 class FormError(ValueError):
@@ -93,6 +123,8 @@ def _data(action: str, f: dict[str, str]) -> dict:
              "resolved": _bool(f.get("resolved"), "是否解决", optional=True)}
         if f.get("satisfaction"):
             d["satisfaction"] = f["satisfaction"]
+        if f.get("request_no"):  # 并单: a co-petitioner's own answer; none is the order's petitioner
+            d["request_no"] = f["request_no"]
         return d
     if action == "flag-staff":
         return {"staff": f.get("staff", ""), "reason": f.get("reason", "")}

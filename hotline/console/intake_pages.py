@@ -2,27 +2,38 @@
 submitted order shows its number, owner and deadlines at once.
 
 Intake is the same operation the API and the CLI use (hotline.orders.intake_order); a hidden
-per-form key makes a double submit land on the same order.
+per-form key makes a double submit land on the same order. Before creating, "查重" lists the
+open orders that may be the same matter, and "并入此工单" merges the request into one of them
+(并单, hotline.merging.merge_request, as the API's merge route) instead of dispatching it.
 """
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from hotline import transitions
 from hotline.api.app import _engine, _router, view
 from hotline.api.errors import ApiError
+from hotline.api.merge_routes import REFUSALS, _refused
 from hotline.console import web
 from hotline.intake import IdempotencyConflict, scoped_key
+from hotline.merging import merge_request
 from hotline.models import DISTRICTS, Category, IntakeRequest
 from hotline.orders import IntakeError, intake_order
+from hotline.readmodel import load_order
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 CHANNELS = ("phone", "web", "app", "wechat")
 ROLES = ("intake", "admin")
+ORDER_NO = re.compile(r"^SY\d{8,20}$")
+MAX_NOTE = 500  # as the API's MergeIn.note
+# stages an order takes a merge in (before its reply); the workflow still has the last word
+MERGEABLE = frozenset(s.value for s in transitions.TABLE["merge"].from_stages)
 
 
 def _suggest(request: Request, f: dict[str, str]):
@@ -34,11 +45,14 @@ def _suggest(request: Request, f: dict[str, str]):
     return request.app.state.router.route(text[:5000], category, district)
 
 
-def _form_page(request: Request, who: web.Viewer, status: int = 200, error: str = "", values: dict | None = None):
+def _form_page(request: Request, who: web.Viewer, status: int = 200, error: str = "", values: dict | None = None,
+               dups: list | None = None):
+    """The form; `dups` (after 查重) are the open orders that may be the same matter, None before."""
     values = values or {}
     return web.page(request, "intake.html", status=status, who=who, error=error, values=values,
                     channels=CHANNELS, districts=DISTRICTS, categories=[c.value for c in Category],
-                    form_key=values.get("form_key") or secrets.token_urlsafe(12), routing=_suggest(request, values))
+                    form_key=values.get("form_key") or secrets.token_urlsafe(12), routing=_suggest(request, values),
+                    dups=dups, mergeable=MERGEABLE)
 
 
 @router.get("/intake")
@@ -66,6 +80,64 @@ def _request(f: dict[str, str]) -> IntakeRequest:
         "location": location, "owner": f.get("owner") or None})
 
 
+def _invalid(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
+
+
+async def _duplicates(request: Request, req: IntakeRequest, exclude: set[str]) -> list:
+    from hotline.duplicates import for_request  # open orders that may be the same matter (issue 18)
+    return await asyncio.to_thread(for_request, request.app.state.db, _router(request), req, exclude)
+
+
+@router.post("/intake/check")
+async def check_duplicates(request: Request) -> Response:
+    """查重: the form again, with the open orders that may be the same matter; nothing is written."""
+    who, f = await web.posted(request, *ROLES)
+    if not isinstance(who, web.Viewer):
+        return who
+    if f.get("channel") not in CHANNELS:
+        return _form_page(request, who, 422, "来源渠道: 请选择电话、网站、App 或微信", f)
+    try:
+        req = _request(f)
+        dups = await _duplicates(request, req, set())
+    except ValidationError as exc:
+        return _form_page(request, who, 422, _invalid(exc), f)
+    except ApiError as exc:
+        return _form_page(request, who, exc.status, exc.message, f)
+    return _form_page(request, who, 200, "", f, dups)
+
+
+@router.post("/intake/merge")
+async def merge(request: Request) -> Response:
+    """并入此工单: the request joins the chosen open order as a co-petitioner's request (its own
+    number, no new deadline). A refusal comes back on the form with the candidates; nothing changed."""
+    who, f = await web.posted(request, *ROLES)
+    if not isinstance(who, web.Viewer):
+        return who
+    parent, note = f.get("parent", "").strip().upper(), f.get("note", "").strip()
+    db = request.app.state.db
+    dups = None
+    try:
+        req = _request(f)
+        dups = await _duplicates(request, req, set())
+        if f.get("channel") not in CHANNELS:
+            return _form_page(request, who, 422, "来源渠道: 请选择电话、网站、App 或微信", f, dups)
+        if len(note) > MAX_NOTE:
+            return _form_page(request, who, 422, f"并单说明: 不超过 {MAX_NOTE} 字", f, dups)
+        if not ORDER_NO.match(parent) or await asyncio.to_thread(load_order, db, parent) is None:
+            return _form_page(request, who, 404, f"工单 {parent or '（未选择）'} 不存在，未并单。", f, dups)
+        key = scoped_key(f"console{who.account.id}", f.get("form_key") or None)
+        ans = await merge_request(db, _engine(request), parent, req, who.principal.actor, key, note)
+    except ValidationError as exc:
+        return _form_page(request, who, 422, _invalid(exc), f, dups)
+    except REFUSALS as exc:  # the API's answer to the same refusal: 409, 422, 403 or 404
+        err = _refused(exc)
+        return _form_page(request, who, err.status, f"未能并入工单 {parent}：{err.message}", f, dups)
+    except ApiError as exc:
+        return _form_page(request, who, exc.status, exc.message, f, dups)
+    return web.page(request, "intake_merged.html", status=201, who=who, ans=ans, st=view(who.principal, ans.order))
+
+
 @router.post("/intake")
 async def intake(request: Request) -> Response:
     who, f = await web.posted(request, *ROLES)
@@ -78,12 +150,10 @@ async def intake(request: Request) -> Response:
         key = scoped_key(f"console{who.account.id}", f.get("form_key") or None)
         st = await intake_order(request.app.state.db, _engine(request), _router(request), req, key)
     except ValidationError as exc:
-        msg = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
-        return _form_page(request, who, 422, msg, f)
+        return _form_page(request, who, 422, _invalid(exc), f)
     except (IntakeError, IdempotencyConflict) as exc:
         return _form_page(request, who, 422 if isinstance(exc, IntakeError) else 409, str(exc), f)
     except ApiError as exc:
         return _form_page(request, who, exc.status, exc.message, f)
-    from hotline.duplicates import for_request  # open orders that may be the same matter (issue 18)
-    dups = await asyncio.to_thread(for_request, request.app.state.db, _router(request), req, {st.order_no})
+    dups = await _duplicates(request, req, {st.order_no})
     return web.page(request, "intake_done.html", status=201, who=who, st=view(who.principal, st), dups=dups)

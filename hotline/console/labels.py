@@ -12,7 +12,8 @@ ACTIONS = {"intake": "受理", "dispatch": "转办", "redispatch": "重新转办
            "coordination-plan": "联办方案", "co-handler-done": "联办完成", "extension-request": "延期申请",
            "extension-review": "延期审核", "return-request": "退单申请", "return-review": "退单审核",
            "reply": "答复", "callback-start": "进入回访", "callback": "回访", "reopen": "重办", "close": "办结",
-           "unrated": "未评价办结", "flag-staff": "移送个人问责"}
+           "unrated": "未评价办结", "flag-staff": "移送个人问责",
+           "merge": "并单", "unmerge": "取消并单", "petitioner-callback": "回访（诉求人）"}
 DECISIONS = {"clear_owner": "权责清单明确", "nearest_duty": "职责最相近", "district_fallback": "属地兜底",
              "approve": "同意", "reject": "驳回"}
 SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import String, cast, func, select
 
 from hotline.console import web
+from hotline.console.actions import callback_tally, callback_targets
 from hotline.console.order_pages import _units
 from hotline.kpi import KpiError, build_report
 from hotline.ledger import ledger_view
@@ -86,7 +87,8 @@ async def callbacks(request: Request) -> Response:
     if not isinstance(who, web.Viewer):
         return who
     orders = _orders(request.app.state.db, OrderRow.stage == Stage.callback.value, order_by=OrderRow.replied_at)
-    return web.page(request, "office_callbacks.html", who=who, orders=orders)
+    return web.page(request, "office_callbacks.html", who=who, orders=orders, callback_targets=callback_targets,
+                    callback_tally=callback_tally)
 
 
 @router.get("/overdue")

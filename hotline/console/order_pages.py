@@ -2,7 +2,8 @@
 
 Reads come from the read model (hotline.readmodel, the orders table), never from a workflow;
 actions go through the JSON API's own action path (`app.state.act`: the same checks, the same
-update, the same refusals), and a refusal is shown beside the form that caused it.
+update, the same refusals), and a refusal is shown beside the form that caused it. Undoing a
+merge (取消并单) is the API's unmerge use case (hotline.merging.unmerge_request), the office's only.
 """
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import String, cast, func, select
 
-from hotline.api.app import view
+from hotline.api.app import UNIT_CODE, _engine, _router, view
 from hotline.api.errors import ApiError
+from hotline.api.merge_routes import REFUSALS, _refused
 from hotline.console import web
-from hotline.console.actions import MAX_CO_HANDLERS, FormError, allowed, body_from_form
-from hotline.models import ACTION_MODELS, OrderState, Stage
+from hotline.console.actions import MAX_CO_HANDLERS, FormError, allowed, body_from_form, callback_targets
+from hotline.merging import unmerge_request
+from hotline.models import ACTION_MODELS, REQUEST_NO, OrderState, Stage
 from hotline.readmodel import load_order
 from hotline.store.tables import OrderRow, UnitRow
 
@@ -113,7 +116,8 @@ def render_order(request: Request, who: web.Viewer, st: OrderState, status: int 
     return web.page(request, "order.html", status=status, who=who, st=shown, actions=allowed(who.principal, st),
                     timeline=_timeline(shown), units=_units(db), failed=failed, error=error, values=values or {},
                     co_rows=range(MAX_CO_HANDLERS), done=request.query_params.get("done"),
-                    temporal_ui=request.app.state.console.temporal_ui)
+                    temporal_ui=request.app.state.console.temporal_ui, callback_targets=callback_targets,
+                    may_unmerge=who.role == "admin" and st.stage != Stage.closed)
 
 
 def _load(request: Request, who: web.Viewer, order_no: str) -> OrderState | Response:
@@ -154,6 +158,36 @@ async def act(request: Request, order_no: str, action: str) -> Response:
         return render_order(request, who, current, exc.status, action, exc.message, data)
     back = data.get("back", "")
     return web.redirect(back if back.startswith("/console/office") else f"/console/orders/{order_no}?done={action}")
+
+
+@router.post("/orders/{order_no}/merged-requests/{request_no}/unmerge")
+async def unmerge(request: Request, order_no: str, request_no: str) -> Response:
+    """取消并单: the request leaves the order and becomes an order of its own; its page follows."""
+    who, data = await web.posted(request, "department", "admin", "intake")
+    if not isinstance(who, web.Viewer):
+        return who
+    st = _load(request, who, order_no)
+    if isinstance(st, Response):
+        return st
+    reason, owner = data.get("reason", "").strip(), data.get("owner", "").strip().upper() or None
+    if who.role != "admin":  # as the API: only the hotline office undoes a merge
+        return render_order(request, who, st, 403, "unmerge", "只有热线办可以取消并单。", data)
+    if not re.fullmatch(REQUEST_NO, request_no) or request_no not in {c.request_no for c in st.co_petitioners}:
+        return render_order(request, who, st, 404, "unmerge", f"{request_no} 不是并入本工单的诉求。", data)
+    if not reason or len(reason) > 2000:
+        return render_order(request, who, st, 422, "unmerge", "取消理由: 请填写（不超过 2000 字）", data)
+    if owner is not None and not re.fullmatch(UNIT_CODE, owner):
+        return render_order(request, who, st, 422, "unmerge", f"承办单位: {owner} 不是单位代码", data)
+    try:
+        new = await unmerge_request(request.app.state.db, _engine(request), _router(request), order_no, request_no,
+                                    who.principal.actor, reason, owner)
+    except REFUSALS as exc:
+        err = _refused(exc)
+        current = load_order(request.app.state.db, order_no) or st
+        return render_order(request, who, current, err.status, "unmerge", err.message, data)
+    except ApiError as exc:
+        return render_order(request, who, st, exc.status, "unmerge", exc.message, data)
+    return web.redirect(f"/console/orders/{new.order_no}?done=unmerge")
 
 
 @router.get("/orders")
