@@ -1,6 +1,8 @@
 """Intake as one operation shared by the HTTP API and the CLI: route, reserve, start."""
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
 from hotline.engine import OrderEngine
@@ -41,14 +43,18 @@ def _choose(db: Database, router: Router, req: IntakeRequest):
 
 async def intake_order(db: Database, engine: OrderEngine, router: Router, req: IntakeRequest,
                        idempotency_key: str | None = None) -> OrderState:
-    owner, reason, routing, result = _choose(db, router, req)
-    order_no, created = reserve_order(db, req, owner, idempotency_key)  # IdempotencyConflict: nothing changed
+    # Routing and the database off the event loop: a write waits for SQLite's one writer (the
+    # worker's), and twenty callers at once must not queue behind each other's waits.
+    owner, reason, routing, result = await asyncio.to_thread(_choose, db, router, req)
+    # IdempotencyConflict: nothing changed
+    order_no, created = await asyncio.to_thread(reserve_order, db, req, owner, idempotency_key)
     if created:
         ROUTING_DECISIONS.labels(reason).inc()  # operator, or routing:<decision> (a closed set)
-        record_intake(db, order_no, req, result, owner)  # suggestion, model version, override
+        # suggestion, model version, override
+        await asyncio.to_thread(record_intake, db, order_no, req, result, owner)
 
     if not created:  # a retried intake: the same order, never a second workflow
-        known = load_order(db, order_no)
+        known = await asyncio.to_thread(load_order, db, order_no)
         if known is not None and known.stage != Stage.intake:
             return known
         # reserved but not yet dispatched (a crash in between, or the first try still running):
