@@ -455,6 +455,12 @@ class HttpStack:
             self.server.stop()
         if self.db is not None:
             self.db.dispose()
+        keep = os.environ.get("BENCH_KEEP_LOGS")  # a directory: the run's logs are copied there
+        if keep:
+            import shutil
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for log in self.tmp.glob("*.log"):
+                shutil.copy(log, Path(keep) / f"{self.name}-{log.name}")
         self._tmp.cleanup()
 
 

@@ -52,7 +52,7 @@ def reserve_order(db: Database, req: IntakeRequest, owner: str, idempotency_key:
     digest = body_hash(req) if idempotency_key else None
     for _ in range(5):
         try:
-            with db.session() as s:
+            with db.writer() as s:  # one writer per process: numbers are taken in turn
                 if idempotency_key:
                     found = s.execute(select(OrderRow.order_no, OrderRow.idempotency_hash)
                                       .where(OrderRow.idempotency_key == idempotency_key)).first()

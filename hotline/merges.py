@@ -101,7 +101,7 @@ def reserve_request(db: Database, req: IntakeRequest, parent_order_no: str, by: 
     digest = merge_hash(req, parent_order_no) if idempotency_key else None
     for _ in range(5):
         try:
-            with db.session() as s:
+            with db.writer() as s:  # one writer per process: numbers are taken in turn
                 if idempotency_key:
                     found = s.execute(select(MergedRequestRow.request_no, MergedRequestRow.idempotency_hash)
                                       .where(MergedRequestRow.idempotency_key == idempotency_key)).first()
@@ -177,7 +177,7 @@ def mark_unmerged(db: Database, request_no: str, by: str, reason: str, owner: st
         raise MergeError("owner must be a unit code")
     for _ in range(5):
         try:
-            with db.session() as s:
+            with db.writer() as s:  # one writer per process: numbers are taken in turn
                 row = s.get(MergedRequestRow, request_no, with_for_update=True)
                 if row is None:
                     raise MergeError(f"{request_no} is not a merged request")

@@ -383,3 +383,24 @@ async def test_a_department_reads_only_its_own_ledger_and_no_staff_referral(offl
         assert len(own["strikes"]) == 1 and own["referrals"] == [] and "李某" not in str(own)
         admin = (await c.get("/api/v1/units/ZJJ/supervision", headers=H(keys["admin"]))).json()
         assert [r["kind"] for r in admin["referrals"]] == ["staff_referral"]
+
+
+async def test_twenty_intakes_at_once_each_get_their_own_number(dev_env, any_db):
+    """Twenty operators pressing 受理 at the same moment (and, with them, merges into one order,
+    which take numbers from the same series): every one answered, twenty-five distinct numbers
+    in sequence, nothing refused for a number taken by a neighbour."""
+    from tests.harness import seed_order_numbers
+    seed_order_numbers(any_db)  # the dev server is shared: numbers (workflow ids) of this run only
+    keys = prepare(any_db)
+    async with live_api(dev_env.client, any_db) as (c, h):
+        first = await _intake(c, keys)
+        merge = {**ORDER, "note": "同一工地"}
+        calls = [c.post("/api/v1/orders", headers=H(keys["intake"]), json=ORDER) for _ in range(20)]
+        calls += [c.post(f"/api/v1/orders/{first['order_no']}/merged-requests", headers=H(keys["intake"]), json=merge)
+                  for _ in range(5)]
+        answers = await asyncio.gather(*calls)
+    assert [r.status_code for r in answers] == [201] * 25, [r.text for r in answers if r.status_code != 201]
+    numbers = [r.json()["order_no"] for r in answers[:20]] + [r.json()["request_no"] for r in answers[20:]]
+    assert len(set(numbers)) == 25
+    serials = sorted(int(n[-6:]) for n in numbers)
+    assert serials == list(range(int(first["order_no"][-6:]) + 1, int(first["order_no"][-6:]) + 26))
