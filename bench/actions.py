@@ -68,8 +68,8 @@ async def main(args) -> int:
     from workflows.engine import TemporalEngine
 
     n, conc = args.requests, args.concurrency
-    common.header(f"actions: `sign`, {n} per loop, {conc} concurrent callers")
-    async with common.HttpStack("actions", gateway_env=UNTHROTTLED) as st:
+    common.header(f"actions: `sign`, {n} per loop, {conc} concurrent callers, {args.workers} worker process(es)")
+    async with common.HttpStack("actions", gateway_env=UNTHROTTLED, workers=args.workers) as st:
         client, db = st.client, st.db
         known = unit_codes(db)
         owners = [o for o in OWNERS if o in known] or sorted(known)[:5]
@@ -150,9 +150,10 @@ async def main(args) -> int:
               f"{common.ms(common.pct(http_l.lat, 50) - common.pct(engine_l.lat, 50))}")
         if args.json:
             common.write_json(args.json, "actions", {"action": "sign", "requests": n, "concurrency": conc,
-                                                     "bare_unsandboxed": args.bare_unsandboxed},
+                                                     "bare_unsandboxed": args.bare_unsandboxed,
+                                                     "workers": args.workers},
                               {"open": opened.figures(conc), "loops": [lp.figures(conc) for lp in loops],
-                               "rss_mib": {"worker": common.finite(common.rss_mib(st.worker.pid)),
+                               "rss_mib": {"worker": common.finite(sum(common.rss_mib(w.pid) for w in st.workers)),
                                            "gateway": common.finite(common.rss_mib(st.gateway.pid))}})
     return 0
 
@@ -160,6 +161,8 @@ async def main(args) -> int:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("--requests", type=int, default=200, help="actions per loop")
+    ap.add_argument("--workers", type=int, default=1, choices=[1, 2, 3, 4],
+                    help="worker processes on the one task queue (the compose file runs two)")
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per loop")
     ap.add_argument("--bare-unsandboxed", action="store_true",

@@ -38,7 +38,9 @@ def num(x) -> float:
 
 
 def label(doc: dict) -> str:
-    return f"{doc.get('commit', '?')} {str(doc.get('date', ''))[:16].replace('T', ' ')}"
+    workers = (doc.get("params") or {}).get("workers", 1)
+    return f"{doc.get('commit', '?')} {str(doc.get('date', ''))[:16].replace('T', ' ')}" + \
+        (f", {workers} workers" if workers and workers > 1 else "")
 
 
 def load(inputs: list[str]) -> dict[str, list[dict]]:

@@ -414,12 +414,14 @@ class HttpStack:
     stopped in reverse: a dev server (state in a temp file), a migrated SQLite database with the
     unit catalogue, the worker (`python worker.py`) and the gateway (`uvicorn gateway:app`),
     all on loopback. Use as `async with HttpStack("intake") as st:`; `st.client`, `st.db`,
-    `st.queue`, `st.port`, `st.tmp`, `st.worker`, `st.gateway` are then set."""
+    `st.queue`, `st.port`, `st.tmp`, `st.worker`, `st.gateway` are then set. `workers=2` runs
+    two worker processes on the one task queue, as the compose file does (`st.workers`)."""
 
-    def __init__(self, name: str, policy: str = "sanya", gateway_env: dict | None = None) -> None:
-        self.name, self.policy, self.gateway_env = name, policy, gateway_env
+    def __init__(self, name: str, policy: str = "sanya", gateway_env: dict | None = None, workers: int = 1) -> None:
+        self.name, self.policy, self.gateway_env, self.n_workers = name, policy, gateway_env, workers
         self.server: DevServer | None = None
         self.worker: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
         self.gateway: subprocess.Popen | None = None
         self.db = None
 
@@ -433,8 +435,10 @@ class HttpStack:
             await wait_namespace_ready(self.client)
             self.db = sqlite_database(self.tmp)
             self.queue = f"{self.name}-{uuid.uuid4().hex[:6]}"
-            self.worker = worker_process(self.server.address, self.db.url, self.queue, policy=self.policy,
-                                         log=self.tmp / "worker.log")
+            for i in range(self.n_workers):
+                self.workers.append(worker_process(self.server.address, self.db.url, self.queue, policy=self.policy,
+                                                   log=self.tmp / (f"worker{i + 1}.log" if i else "worker.log")))
+            self.worker = self.workers[0]
             self.port = free_port()
             self.gateway = gateway_process(self.server.address, self.db.url, self.queue, self.port,
                                            self.policy, self.tmp / "gateway.log", self.gateway_env)
@@ -448,7 +452,7 @@ class HttpStack:
         self.close()
 
     def close(self) -> None:
-        for p in (self.gateway, self.worker):
+        for p in (self.gateway, *self.workers):
             if p is not None:
                 stop_process(p)
         if self.server is not None:

@@ -92,8 +92,9 @@ async def main(args) -> int:
     from hotline.policy import load_policy
     from workflows.engine import TemporalEngine
 
-    common.header(f"intake: {args.requests} requests per loop, {args.concurrency} concurrent callers")
-    async with common.HttpStack("intake") as st:
+    common.header(f"intake: {args.requests} requests per loop, {args.concurrency} concurrent callers, "
+                  f"{args.workers} worker process(es)")
+    async with common.HttpStack("intake", workers=args.workers) as st:
         client, queue = st.client, st.queue
         key = create_key(st.db, "intake", label="bench")
         engine = TemporalEngine(client, queue, load_policy("sanya"))
@@ -132,9 +133,10 @@ async def main(args) -> int:
         print(f"   p50 added by the gateway over the engine: "
               f"{common.ms(common.pct(http_l.lat, 50) - common.pct(engine_l.lat, 50))}")
         if args.json:
-            common.write_json(args.json, "intake", {"requests": args.requests, "concurrency": args.concurrency},
+            common.write_json(args.json, "intake", {"requests": args.requests, "concurrency": args.concurrency,
+                                                    "workers": args.workers},
                               {"loops": [lp.figures(args.concurrency) for lp in loops],
-                               "rss_mib": {"worker": common.finite(common.rss_mib(st.worker.pid)),
+                               "rss_mib": {"worker": common.finite(sum(common.rss_mib(w.pid) for w in st.workers)),
                                            "gateway": common.finite(common.rss_mib(st.gateway.pid))}})
     return 0
 
@@ -142,6 +144,8 @@ async def main(args) -> int:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--workers", type=int, default=1, choices=[1, 2, 3, 4],
+                    help="worker processes on the one task queue (the compose file runs two)")
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per loop")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON (for bench/charts.py)")
