@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hotline.models import IntakeRequest, Stage
 from hotline.store import Database
-from hotline.store.tables import OrderRow, SequenceRow
+from hotline.store.tables import MergedRequestRow, OrderRow, SequenceRow
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -62,6 +62,12 @@ def reserve_order(db: Database, req: IntakeRequest, owner: str, idempotency_key:
                                 f"Idempotency-Key already used for order {found.order_no} with another request "
                                 "body; use a new key for a new request")
                         return found.order_no, False
+                    # one key, one outcome: a key that merged a request (并单) does not also make an order
+                    merged = s.scalar(select(MergedRequestRow.request_no)
+                                      .where(MergedRequestRow.idempotency_key == idempotency_key))
+                    if merged is not None:
+                        raise IdempotencyConflict(f"Idempotency-Key already used for request {merged}, merged "
+                                                  "into an order; use a new key for a new request")
                 order_no = _next_number(s, now)
                 s.add(OrderRow(
                     order_no=order_no, workflow_id=f"order-{order_no}", idempotency_key=idempotency_key,

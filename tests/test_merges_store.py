@@ -122,6 +122,10 @@ def test_a_retry_gets_its_number_back_and_a_reused_key_is_refused(any_db):
     with pytest.raises(IdempotencyConflict, match=order_no):  # a key that made an order
         reserve_request(any_db, intake(), a, "admin:chen", scoped_key("key1", "o-1"))
     assert count(any_db, MergedRequestRow) == 2
+    orders = count(any_db, OrderRow)
+    with pytest.raises(IdempotencyConflict, match=no):  # and a key that merged a request makes no order
+        reserve_order(any_db, intake(), "ZJJ", key)
+    assert count(any_db, OrderRow) == orders
 
     # the parent closed since: a retry still gets its number back, a new merge is refused
     record_order(any_db, a, stage=Stage.closed, closed_at=AT)
