@@ -16,11 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from hotline.codes import SEARCH_ATTRIBUTES
 from hotline.settings import ROOT, VAR_DIR, SettingsError, load_settings
 
-SEARCH_ATTRIBUTES = {"OrderNo": "Keyword", "Owner": "Keyword", "Category": "Keyword", "Urgency": "Keyword",
-                     "Stage": "Keyword", "District": "Keyword", "DueAt": "Datetime", "Overdue": "Bool",
-                     "ReturnCount": "Int"}
 BIN = Path(sys.executable).parent
 # No query ever reaches a worker: one that meets a pending workflow task can record an order's
 # history in an order that cannot be replayed (README, "Known SDK race"). Reads use the read

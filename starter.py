@@ -45,15 +45,9 @@ def _db():
     return db
 
 
-def _catalogue(db):
-    from hotline.catalogue import default_catalogue_path, load_catalogue
-    from hotline.units import catalogue_from_db, units_loaded
-    return catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path())
-
-
 def _router(db):
-    from hotline.routing_store import learned_router
-    return learned_router(_catalogue(db))  # the evidence with the routing model (issue 19)
+    from hotline.routing_store import make_router
+    return make_router(db)  # the evidence with the routing model (issue 19)
 
 
 async def _engine():

@@ -18,14 +18,12 @@ from temporalio.worker import Worker
 
 from activities.registry import build_activities
 from hotline import tracing
-from hotline.catalogue import default_catalogue_path, load_catalogue
 from hotline.masking import configure_logging
 from hotline.outbox import OutboxDispatcher
 from hotline.policy import PolicyError, load_policy
-from hotline.routing import Router
+from hotline.routing_store import make_router
 from hotline.settings import Settings, SettingsError, load_settings
 from hotline.store import Database
-from hotline.units import catalogue_from_db, units_loaded
 from workflows.activity_metrics import ActivityMetrics
 from workflows.commits import watch as watch_commits
 from workflows.connect import connect
@@ -58,7 +56,7 @@ def make_worker(client: Client, db: Database, settings: Settings, policy=None, r
     kwargs.setdefault("workflow_runner", workflow_runner(settings.workflow_sandbox))
     kwargs.setdefault("interceptors", [ActivityMetrics()])  # hotline_activities_total (tracing: the client's)
     if router is None:  # the registry in the database, as imported by the hotline office
-        router = Router(catalogue_from_db(db) if units_loaded(db) else load_catalogue(default_catalogue_path()))
+        router = make_router(db, learned=False)  # it only recommends on returns: the evidence
     return Worker(
         client, task_queue=settings.task_queue, workflows=WORKFLOWS,
         activities=build_activities(db, client, settings.task_queue, policy, router, calendar_overrides),

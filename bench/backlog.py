@@ -48,11 +48,12 @@ from sqlalchemy import text  # noqa: E402
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy  # noqa: E402
 
 import common  # noqa: E402
+from hotline.codes import order_workflow_id  # noqa: E402
 from hotline.contracts import WorkOrderInput  # noqa: E402
 from hotline.models import IntakeRequest, SignAction  # noqa: E402
 from hotline.policy import load_policy  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
-from workflows.engine import TemporalEngine, order_workflow_id, static_summary  # noqa: E402
+from workflows.engine import TemporalEngine, static_summary  # noqa: E402
 from workflows.work_order import WorkOrderWorkflow  # noqa: E402
 
 CATEGORIES = ["complaint", "help", "report", "consultation", "suggestion"]
@@ -173,7 +174,7 @@ async def main(args) -> int:
 
             # ---------------------------------------------------------------- replay cost
             # What a cache miss costs the worker: replaying one open order's history.
-            replay = await replay_ms(client, f"order-{orders[0][0]}")
+            replay = await replay_ms(client, order_workflow_id(orders[0][0]))
             print(f"   replay of one open order's history ({replay.pop('events')} events), ms each: "
                   + ", ".join(f"{k} {v:.0f}" for k, v in replay.items()), flush=True)
 

@@ -27,7 +27,8 @@ if str(ROOT) not in sys.path:
 
 from temporalio.client import Client  # noqa: E402
 
-from stack import DEV_SERVER_CONFIG, SEARCH_ATTRIBUTES  # noqa: E402
+from hotline.codes import SEARCH_ATTRIBUTES  # noqa: E402
+from stack import DEV_SERVER_CONFIG  # noqa: E402
 
 
 # ---------------------------------------------------------------- small helpers

@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from hotline.catalogue import default_catalogue_path, load_catalogue  # noqa: E402
 from hotline.duplicates import THRESHOLD, compare, signature  # noqa: E402
 from hotline.routing import Router  # noqa: E402
+from hotline.routing_store import make_router  # noqa: E402
 
 DEFAULT_SET = ROOT / "tests" / "data" / "duplicates_eval.yaml"
 
@@ -70,7 +70,7 @@ def evaluate(router: Router, reports: list[dict], threshold: float = THRESHOLD) 
 
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_SET
-    router = Router(load_catalogue(default_catalogue_path()))
+    router = make_router(learned=False)
     reports = load_reports(path)
     for t in sorted({0.4, THRESHOLD, 0.5, 0.55}):
         f = evaluate(router, reports, t)

@@ -126,6 +126,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import select  # noqa: E402
 
 import common  # noqa: E402
+from hotline.codes import order_workflow_id  # noqa: E402
 from hotline.engine import ActionRefused  # noqa: E402
 from hotline.models import (  # noqa: E402
     CallbackAction, ContactAction, IntakeRequest, ReplyAction, ReturnRequestAction, ReturnReviewAction,
@@ -265,7 +266,7 @@ class Admin:
             open_orders = [d.order_no for d in self.drivers if d.started and not d.done]
             if not open_orders:
                 continue
-            handle = self.client.get_workflow_handle(f"order-{self.rng.choice(open_orders)}")
+            handle = self.client.get_workflow_handle(order_workflow_id(self.rng.choice(open_orders)))
             for q in ADMIN_QUERIES:
                 self.sent[q] += 1
                 try:
@@ -416,7 +417,7 @@ async def account(run: Run, client, db, orders: list[str], units: set[str]) -> N
     strike_steps = 0
     executions: list[tuple[str, str]] = []
     for no in orders:
-        h = client.get_workflow_handle_for(WorkOrderWorkflow.run, f"order-{no}")
+        h = client.get_workflow_handle_for(WorkOrderWorkflow.run, order_workflow_id(no))
         rm = load_order(db, no)
         try:
             st = await asyncio.wait_for(h.result(), timeout=5)
@@ -426,10 +427,10 @@ async def account(run: Run, client, db, orders: list[str], units: set[str]) -> N
             st = rm
         try:
             desc = await h.describe()
-            executions.append((f"order-{no}", desc.run_id))
+            executions.append((order_workflow_id(no), desc.run_id))
             memo_stage = (await desc.memo()).get("stage")
         except Exception as exc:
-            run.problems.append(f"order-{no} not found: {str(exc)[:100]}")
+            run.problems.append(f"{order_workflow_id(no)} not found: {str(exc)[:100]}")
             memo_stage = None
         if rm is not None and memo_stage is not None and rm.stage.value != memo_stage:
             # the read model's stage is not the workflow's own (its memo is written with the
@@ -474,7 +475,7 @@ async def account(run: Run, client, db, orders: list[str], units: set[str]) -> N
     # the history of a stalled order, or of one whose notices or audit rows disagree with it
     for no in {s.split(":")[0] for s in stalled} | suspects:
         for (wid, run_id), hist in hists.items():
-            if wid == f"order-{no}":
+            if wid == order_workflow_id(no):
                 _keep(run, wid, run_id, hist)
 
     # The unit ledgers, from the database only.

@@ -45,6 +45,7 @@ from temporalio.worker import Worker  # noqa: E402
 
 import common  # noqa: E402
 from bare_workflow import ACTIVITIES as BARE_ACTIVITIES, BareWorkflow  # noqa: E402
+from hotline.codes import order_workflow_id  # noqa: E402
 from hotline.models import (  # noqa: E402
     CallbackAction, ContactAction, IntakeRequest, ReplyAction, SignAction, Stage,
 )
@@ -93,7 +94,7 @@ LAST: dict[str, str] = {}  # a workflow id of each kind, for the history sizes
 async def ours_order(client, engine, phase: Phase | None) -> None:
     from workflows.work_order import WorkOrderWorkflow
     order_no = f"SY{uuid.uuid4().int % 10**14:014d}"
-    LAST["ours"] = f"order-{order_no}"
+    LAST["ours"] = order_workflow_id(order_no)
     await _timed(phase, "start+dispatched", engine.start_order(order_no, intake(), "ZJJ", "operator", []))
     await _timed(phase, "sign", engine.act(order_no, "sign", SignAction(by="ZJJ")))
     await _timed(phase, "contact", engine.act(order_no, "contact", ContactAction(by="ZJJ", note="已联系")))
@@ -101,7 +102,7 @@ async def ours_order(client, engine, phase: Phase | None) -> None:
     await _timed(phase, "callback", engine.act(order_no, "callback", CallbackAction(
         by="admin:bench", answered=True, resolved=True, satisfaction="satisfied")))
     st = await _timed(phase, "result", client.get_workflow_handle_for(
-        WorkOrderWorkflow.run, f"order-{order_no}").result())
+        WorkOrderWorkflow.run, order_workflow_id(order_no)).result())
     # A prompt order fires no timer: 16 activities, 8 steps, 5 notices (dispatch, contact, reply ×2, survey).
     if st.stage != Stage.closed or len(st.notices) != 5 or len(st.actions) != 8:
         if phase is not None:
@@ -113,7 +114,7 @@ async def today_order(client, queue: str, policy, phase: Phase | None) -> None:
     """The same order the way it ran before this release (bench/today_workflow.py)."""
     from today_workflow import today_act, today_start
     order_no = f"SY{uuid.uuid4().int % 10**14:014d}"
-    LAST["today"] = f"order-{order_no}"
+    LAST["today"] = order_workflow_id(order_no)
     h = await _timed(phase, "start+dispatched", today_start(client, queue, policy, order_no, intake(), "ZJJ"))
     await _timed(phase, "sign", today_act(h, "sign", SignAction(by="ZJJ")))
     await _timed(phase, "contact", today_act(h, "contact", ContactAction(by="ZJJ", note="已联系")))
@@ -174,9 +175,8 @@ def report(p: Phase) -> None:
 
 
 async def main(args) -> int:
-    from hotline.catalogue import default_catalogue_path, load_catalogue
     from hotline.outbox import OutboxDispatcher
-    from hotline.routing import Router
+    from hotline.routing_store import make_router
     from worker import _dispatch_outbox, make_worker
     from workflows.engine import TemporalEngine
 
@@ -198,7 +198,7 @@ async def main(args) -> int:
             queue, bare_queue = "bench-ours", "bench-bare"
             policy = load_policy("fast")
             settings = load_settings({"HOTLINE_TASK_QUEUE": queue, "HOTLINE_POLICY": "fast"})
-            router = Router(load_catalogue(default_catalogue_path()))
+            router = make_router(learned=False)
             from functools import partial
 
             from hotline.commits import confirm

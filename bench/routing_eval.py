@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from hotline.catalogue import default_catalogue_path, load_catalogue  # noqa: E402
 from hotline.routing import Router  # noqa: E402
+from hotline.routing_store import make_router  # noqa: E402
 
 DEFAULT_SET = ROOT / "tests" / "data" / "routing_eval.yaml"
 
@@ -89,18 +89,17 @@ def speed(router: Router, rows: list[dict], n: int = 1000) -> float:
 
 
 def learned(catalogue):
-    from hotline.routing_blend import LearnedRouter
     from hotline.routing_learning import _Fixed
     from hotline.routing_store import base_model
     model = base_model()
-    return LearnedRouter(catalogue, _Fixed(model)), model.version
+    return make_router(catalogue=catalogue, models=_Fixed(model)), model.version
 
 
 def report_heldout(catalogue) -> None:
     from hotline.routing_model import corpus_rows
     rows = corpus_rows("heldout.jsonl")
     blended, version = learned(catalogue)
-    routers = {"evidence": Router(catalogue), "blended": blended}
+    routers = {"evidence": make_router(catalogue=catalogue, learned=False), "blended": blended}
     figs = {k: heldout_figures(r, rows) for k, r in routers.items()}
     e, b = figs["evidence"], figs["blended"]
     print(f"\nheld-out set: {e['n']} requests, {e['hard']} hard; model {version}")
@@ -124,7 +123,7 @@ def report_heldout(catalogue) -> None:
 def main(argv: list[str]) -> int:
     path = Path(argv[1]) if len(argv) > 1 else DEFAULT_SET
     cases = load_cases(path)
-    router = Router(load_catalogue(default_catalogue_path()))
+    router = make_router(learned=False)
     r = evaluate(router, cases)
     per_unit = Counter(c["expected"] for c in cases)
     print(f"cases: {r['n']} over {len(per_unit)} units")

@@ -17,8 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from hotline.catalogue import default_catalogue_path, load_catalogue  # noqa: E402
-from hotline.routing import Router  # noqa: E402
+from hotline.routing_store import make_router  # noqa: E402
 
 EVAL_SET = ROOT / "tests" / "data" / "routing_eval.yaml"
 
@@ -45,7 +44,7 @@ def main(argv: list[str]) -> int:
         cores = "1 (not pinned: no affinity API here)"
 
     t0 = time.perf_counter()
-    router = Router(load_catalogue(default_catalogue_path()))
+    router = make_router(learned=False)
     build = time.perf_counter() - t0
     requests = workload(n)
     # Warm both paths once so neither pays first-call costs inside the timing.

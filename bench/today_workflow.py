@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.common import WorkflowIDConflictPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from hotline.codes import order_workflow_id
     from hotline.contracts import ActionAnswer, WorkOrderInput
     from hotline.models import IntakeRequest, OrderState
     from workflows.engine import start_attributes, static_summary
@@ -33,7 +34,7 @@ class TodayWorkOrderWorkflow(WorkOrderWorkflow):
 async def today_start(client, queue: str, policy, order_no: str, req: IntakeRequest, owner: str):
     inp = WorkOrderInput(order_no=order_no, intake=req, owner=owner, owner_reason="operator", routing=[],
                          policy=policy, created_at=datetime.now(timezone.utc), search_attributes=True)
-    h = await client.start_workflow(TodayWorkOrderWorkflow.run, inp, id=f"order-{order_no}", task_queue=queue,
+    h = await client.start_workflow(TodayWorkOrderWorkflow.run, inp, id=order_workflow_id(order_no), task_queue=queue,
                                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                                     search_attributes=start_attributes(order_no, req, owner),
                                     static_summary=static_summary(order_no, req, owner))

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-UNIT_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,15}$")  # as in the unit catalogue and the key roles
+from hotline.codes import UNIT_CODE_RE  # as in the unit catalogue and the key roles
+
 ADMIN = re.compile(r"^admin:(?P<name>[^\x00-\x1f\x7f]{1,58})$")
 OFFICE = "HOTLINE"  # the hotline office's own unit code: it acts as the office, i.e. as an admin
 
@@ -40,7 +41,7 @@ class Actor:
 
     @classmethod
     def of_unit(cls, code: str) -> "Actor":
-        if not UNIT_CODE.match(code):
+        if not UNIT_CODE_RE.match(code):
             _refuse(code)
         return cls("unit", code)
 
@@ -60,7 +61,7 @@ def parse_actor(by: str) -> Actor:
         return _refuse(by)
     if by == OFFICE:
         return Actor("admin", OFFICE)
-    if UNIT_CODE.match(by):
+    if UNIT_CODE_RE.match(by):
         return Actor("unit", by)
     m = ADMIN.match(by)
     if m and m.group("name").strip():

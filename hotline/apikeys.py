@@ -11,10 +11,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from hotline.actor import Actor
+from hotline.codes import UNIT_CODE_BODY
 from hotline.store import Database
 from hotline.store.tables import ApiKeyRow
 
-ROLE = re.compile(r"^(intake|admin|department:[A-Z][A-Z0-9_]{1,15})$")  # unit codes as in the catalogue
+ROLE = re.compile(rf"^(intake|admin|department:{UNIT_CODE_BODY})$")  # unit codes as in the catalogue
 
 
 class ApiKeyError(ValueError):

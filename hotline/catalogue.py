@@ -9,22 +9,19 @@ is ever returned, so an import that fails changes nothing.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-DISTRICT_CODES: tuple[str, ...] = ("YZQ", "TYQ", "JYQ", "HTQ", "YCQ")
+from hotline.codes import DISTRICTS, UNIT_CODE_RE, District
+
 UNIT_TYPES: tuple[str, ...] = ("district", "bureau", "enterprise", "hotline")
 CATEGORIES: tuple[str, ...] = ("consultation", "help", "complaint", "report", "suggestion")
 
-DistrictCode = Literal["YZQ", "TYQ", "JYQ", "HTQ", "YCQ"]
 UnitType = Literal["district", "bureau", "enterprise", "hotline"]
 Category = Literal["consultation", "help", "complaint", "report", "suggestion"]
-
-_CODE_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,15}$")
 
 
 class ResponsibilityEntry(BaseModel):
@@ -36,7 +33,7 @@ class ResponsibilityEntry(BaseModel):
     keywords: list[str] = Field(min_length=1)
     categories: list[Category] = Field(min_length=1)
     # Restricts the entry to some districts (e.g. a project that only exists in 崖州区).
-    districts: list[DistrictCode] | None = None
+    districts: list[District] | None = None
     basis: str | None = None
     # Sites the entry is bound to (e.g. an enterprise's project sites). When set, the entry
     # only applies where the request names one of these places: a construction company is
@@ -50,7 +47,7 @@ class Unit(BaseModel):
     code: str
     name: str = Field(min_length=1)
     type: UnitType
-    districts: list[DistrictCode] = Field(min_length=1)
+    districts: list[District] = Field(min_length=1)
     webhook_url: str | None = None
     # For district governments: place names inside the district (towns, villages, beaches),
     # used to infer the district from the text when the caller gave none.
@@ -185,7 +182,7 @@ def _describe(err: dict) -> str:
     if err["type"] == "literal_error":
         allowed = {
             "categories": ("unknown category", CATEGORIES),
-            "districts": ("unknown district code", DISTRICT_CODES),
+            "districts": ("unknown district code", DISTRICTS),
             "type": ("unknown unit type", UNIT_TYPES),
         }.get(field)
         if allowed:
@@ -280,7 +277,7 @@ def _semantic_problems(item: _LineDict, label: str, seen: dict[str, int]) -> lis
     code = item.get("code")
     line = item.key_lines.get("code", item.line)
     if isinstance(code, str):
-        if not _CODE_RE.match(code):
+        if not UNIT_CODE_RE.match(code):
             out.append(f"line {line}: {label}: code must be upper-case letters/digits")
         if code in seen:
             out.append(
@@ -313,7 +310,7 @@ def _semantic_problems(item: _LineDict, label: str, seen: dict[str, int]) -> lis
         e_districts = entry.get("districts")
         if isinstance(e_districts, list) and isinstance(unit_districts, list):
             for j, d in enumerate(e_districts):
-                if d in DISTRICT_CODES and d not in unit_districts:
+                if d in DISTRICTS and d not in unit_districts:
                     out.append(
                         f"line {_line_of(entry, ('districts', j))}: {label}: "
                         f"responsibilities.{i}.districts: {d!r} is outside the unit's districts"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
+from hotline.codes import order_workflow_id
 from hotline.engine import OrderEngine
 from hotline.models import (
     CallbackAction, CoHandlerDoneAction, ContactAction, CoordinationPlanAction, IntakeRequest, ReplyAction,
@@ -63,5 +64,5 @@ async def play(db: Database, engine: OrderEngine, router: Router, pause: float =
     s = await step("8", "callback", CallbackAction(by="admin:demo", answered=True, resolved=True,
                                                    satisfaction="satisfied"),
                    "hotline callback: resolved, satisfied (回访)")
-    out(f"9. closed ({s.close_reason}); see workflow order-{no} in the Temporal UI")
+    out(f"9. closed ({s.close_reason}); see workflow {order_workflow_id(no)} in the Temporal UI")
     return no

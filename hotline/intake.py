@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from hotline.codes import order_workflow_id
 from hotline.models import IntakeRequest, Stage
 from hotline.store import Database
 from hotline.store.tables import MergedRequestRow, OrderRow, SequenceRow
@@ -70,7 +71,7 @@ def reserve_order(db: Database, req: IntakeRequest, owner: str, idempotency_key:
                                                   "into an order; use a new key for a new request")
                 order_no = _next_number(s, now)
                 s.add(OrderRow(
-                    order_no=order_no, workflow_id=f"order-{order_no}", idempotency_key=idempotency_key,
+                    order_no=order_no, workflow_id=order_workflow_id(order_no), idempotency_key=idempotency_key,
                     idempotency_hash=digest,
                     stage=Stage.intake.value, owner=owner, category=req.category.value,
                     urgency=req.urgency.value, channel=req.channel.value, title=req.title,

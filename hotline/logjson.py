@@ -11,6 +11,8 @@ import json
 import logging
 from datetime import datetime, timezone
 
+from hotline.codes import order_no_of
+
 
 def _trace_ids() -> tuple[str | None, str | None]:
     try:
@@ -40,8 +42,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         workflow_id = _workflow_id(record)
-        order_no = getattr(record, "order_no", None) or (
-            workflow_id[len("order-"):] if workflow_id and workflow_id.startswith("order-") else None)
+        order_no = getattr(record, "order_no", None) or order_no_of(workflow_id)
         trace_id, span_id = _trace_ids()
         for key, value in (("order_no", order_no), ("workflow_id", workflow_id),
                            ("trace_id", trace_id), ("span_id", span_id)):

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from hotline.codes import order_workflow_id
 from hotline.intake import IdempotencyConflict, _next_number
 from hotline.models import IntakeRequest, Stage
 from hotline.store import Database
@@ -187,7 +188,7 @@ def mark_unmerged(db: Database, request_no: str, by: str, reason: str, owner: st
                 row.unmerged_at, row.unmerged_by, row.unmerge_reason = now, by, reason
                 if s.get(OrderRow, request_no) is None:
                     s.add(OrderRow(
-                        order_no=request_no, workflow_id=f"order-{request_no}", idempotency_key=None,
+                        order_no=request_no, workflow_id=order_workflow_id(request_no), idempotency_key=None,
                         idempotency_hash=None,
                         stage=Stage.intake.value, owner=owner, category=req.category.value,
                         urgency=req.urgency.value, channel=req.channel.value, title=req.title,

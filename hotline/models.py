@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from hotline.actor import parse_actor
+from hotline.codes import DISTRICTS  # noqa: F401  (re-exported)
 
 from hotline.masking import mask_name, mask_phone, mask_text, mask_value  # noqa: F401  (re-exported)
 
@@ -56,7 +57,6 @@ class Satisfaction(str, Enum):
     dissatisfied = "dissatisfied"
 
 
-DISTRICTS = ("YZQ", "TYQ", "JYQ", "HTQ", "YCQ")
 REQUEST_NO = r"^SY\d{8,20}$"  # an order's or a merged request's number
 _PHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
 
@@ -238,11 +238,7 @@ ACTION_MODELS: dict[str, type[Action]] = {
 }
 # Merging has its own routes (a request is recorded before its merge): not a generic action.
 MERGE_ACTIONS: dict[str, type[Action]] = {"merge": MergeAction, "unmerge": UnmergeAction}
-DEPARTMENT_ACTIONS = {
-    "sign", "contact", "coordination-plan", "co-handler-done",
-    "extension-request", "return-request", "reply",
-}
-ADMIN_ACTIONS = {"return-review", "extension-review", "callback", "flag-staff"}
+# Who may take which action: hotline/transitions.py ADMIN_ACTIONS and DEPARTMENT_ACTIONS (from its table).
 
 
 # ---------------------------------------------------------------- state

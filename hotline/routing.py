@@ -28,7 +28,8 @@ from typing import Literal
 import jieba
 from pydantic import BaseModel, Field
 
-from hotline.catalogue import CATEGORIES, DISTRICT_CODES, Catalogue, ResponsibilityEntry, Unit
+from hotline.catalogue import CATEGORIES, Catalogue, ResponsibilityEntry, Unit
+from hotline.codes import DISTRICTS
 
 Decision = Literal["clear_owner", "nearest_duty", "district_fallback"]
 
@@ -359,8 +360,8 @@ class Router:
     def _analyse(self, text: str, category: str | None, district: str | None) -> _Analysis:
         if category is not None and category not in CATEGORIES:
             raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
-        if district is not None and district not in DISTRICT_CODES:
-            raise ValueError(f"unknown district {district!r}; expected one of {DISTRICT_CODES}")
+        if district is not None and district not in DISTRICTS:
+            raise ValueError(f"unknown district {district!r}; expected one of {DISTRICTS}")
         norm = normalise(text)
         hits = self._hits(norm)
         inferred = False

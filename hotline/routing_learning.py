@@ -14,9 +14,8 @@ from sqlalchemy import select
 
 from hotline.masking import mask_text
 from hotline.routing import Router, RoutingResult
-from hotline.routing_blend import LearnedRouter
 from hotline.routing_model import RoutingModel, corpus_rows, train
-from hotline.routing_store import ModelStore
+from hotline.routing_store import ModelStore, make_router
 from hotline.store import Database
 from hotline.store.tables import (
     ActionRow, OrderRow, ReturnRequestRow, RoutingExampleRow, RoutingSuggestionRow,
@@ -136,7 +135,7 @@ def retrain(db: Database, store: ModelStore, catalogue) -> dict:
               "gate_corrections": len(gate_fixes), "old": old.version if old else None,
               "new": new.version}
     for name, model in (("old", old), ("new", new)):
-        router = LearnedRouter(catalogue, _Fixed(model))
+        router = make_router(catalogue=catalogue, models=_Fixed(model))
         report[f"{name}_heldout"] = accuracy(router, heldout)
         report[f"{name}_corrections"] = accuracy(router, gate_fixes)
     key = ("heldout", "corrections")

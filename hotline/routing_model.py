@@ -24,11 +24,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from hotline.codes import DISTRICTS
 from hotline.routing import normalise
 
 CORPUS_DIR = Path(__file__).resolve().parent / "data" / "routing"
-DISTRICTS = ("YZQ", "TYQ", "JYQ", "HTQ", "YCQ")
-DISTRICT = "DISTRICT"
+DISTRICT = "DISTRICT"  # the one label of the five district governments (their codes are the districts')
 SEED = 19
 C = 8.0  # little regularisation: the corpus is clean and the phrasings are short
 VALIDATION_SHARE = 0.15

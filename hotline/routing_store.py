@@ -151,7 +151,18 @@ class ModelStore:
             return model
 
 
-def learned_router(catalogue, store: ModelStore | None = None):
-    """The router production uses: the evidence with the promoted model blended in."""
+def make_router(db=None, *, learned: bool = True, models=None, catalogue=None):
+    """The one way to build the routing Router, over the catalogue in force (hotline.units
+    catalogue_in_force: the database's registry, else the shipped file) unless one is given.
+    learned: the evidence with the promoted model blended in (what intake and the gateway
+    answer with); otherwise the evidence alone (the worker only recommends on returns, which
+    the model does not touch; tests want no model). models: where the model comes from (a
+    ModelSource; default the model directory's promoted one)."""
+    if catalogue is None:
+        from hotline.units import catalogue_in_force
+        catalogue = catalogue_in_force(db)
+    if not learned:
+        from hotline.routing import Router
+        return Router(catalogue)
     from hotline.routing_blend import LearnedRouter
-    return LearnedRouter(catalogue, store or ModelStore())
+    return LearnedRouter(catalogue, models if models is not None else ModelStore())

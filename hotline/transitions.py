@@ -66,3 +66,9 @@ def check(action: str, stage: Stage) -> Transition:
         allowed = ", ".join(sorted(s.value for s in t.from_stages))
         raise TransitionError(f"cannot {action} an order in stage {stage.value!r} (allowed in: {allowed})")
     return t
+
+
+# Which kind of key may take each action, read from the table's actor column (models.py cannot
+# hold these: this module imports it). The owner and co-handlers act with their department's key.
+ADMIN_ACTIONS: frozenset[str] = frozenset(a for a, t in TABLE.items() if t.actor == "admin")
+DEPARTMENT_ACTIONS: frozenset[str] = frozenset(a for a, t in TABLE.items() if t.actor in ("owner", "co_handler"))

@@ -69,6 +69,15 @@ def catalogue_from_db(db: Database) -> Catalogue:
     return Catalogue(units=units)
 
 
+def catalogue_in_force(db: Database | None) -> Catalogue:
+    """The catalogue routing uses: the registry in the database once the hotline office has one
+    there, else the shipped Sanya file (also with no database at all)."""
+    if db is not None and units_loaded(db):
+        return catalogue_from_db(db)
+    from hotline.catalogue import default_catalogue_path, load_catalogue
+    return load_catalogue(default_catalogue_path())
+
+
 def unit_codes(db: Database) -> set[str]:
     with db.session() as s:
         return set(s.scalars(select(UnitRow.code)))

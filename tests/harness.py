@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 from temporalio.client import Client, WorkflowHandle
 
-from hotline.catalogue import default_catalogue_path, load_catalogue
 from hotline.models import IntakeRequest, OrderState
 from hotline.policy import Policy, load_policy
 from hotline.routing import Router
+from hotline.routing_store import make_router
 from hotline.settings import load_settings
 from hotline.store import Database
 from worker import make_worker
@@ -23,7 +23,7 @@ _ROUTER: Router | None = None
 def router() -> Router:
     global _ROUTER
     if _ROUTER is None:
-        _ROUTER = Router(load_catalogue(default_catalogue_path()))
+        _ROUTER = make_router(learned=False)
     return _ROUTER
 
 

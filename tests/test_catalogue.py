@@ -7,12 +7,12 @@ import pytest
 
 from hotline.catalogue import (
     CATEGORIES,
-    DISTRICT_CODES,
     Catalogue,
     CatalogueError,
     default_catalogue_path,
     load_catalogue,
 )
+from hotline.codes import DISTRICTS
 
 SPEC_UNITS = {
     "HOTLINE": ("三亚市12345政府服务热线管理办公室", "hotline"),
@@ -70,13 +70,13 @@ def test_owners_publish_several_duties_and_the_hotline_none(catalogue):
 
 
 def test_district_governments_cover_their_own_district_and_bureaus_all(catalogue):
-    for district in DISTRICT_CODES:
+    for district in DISTRICTS:
         gov = catalogue.district_government(district)
         assert gov is not None and gov.code == district and gov.districts == [district]
         assert gov.places, "place names let the router infer the district from the text"
     for unit in catalogue.units:
         if unit.type in ("bureau", "hotline"):
-            assert set(unit.districts) == set(DISTRICT_CODES), unit.code
+            assert set(unit.districts) == set(DISTRICTS), unit.code
 
 
 def test_jttz_duties_are_its_own_projects_including_tangbian_road(catalogue):

@@ -24,9 +24,10 @@ import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from hotline.api.app import create_app
-from hotline.models import DEPARTMENT_ACTIONS, ContactAction, IntakeRequest, ReplyAction, SignAction
+from hotline.models import ContactAction, IntakeRequest, ReplyAction, SignAction
 from hotline.orders import intake_order
 from hotline.store import Database
+from hotline.transitions import DEPARTMENT_ACTIONS
 from tests.conftest import CODEC, free_port
 from tests.harness import seed_order_numbers, router, running_worker
 from tests.test_api import ORDER, prepare

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotline.catalogue import default_catalogue_path, load_catalogue
 from hotline.routing import Router
+from hotline.routing_store import make_router
 
 EVAL_SET = Path(__file__).parent / "data" / "routing_eval.yaml"
 DITCH = "我家门口塘边路上离南滨医院500米左右那条排水沟堵了好久，下雨就漫到家里，也不知道归谁管"
@@ -16,7 +16,7 @@ HOTEL_PRICE = "三亚湾那边一家酒店春节一晚上房价涨到八千多�
 
 @pytest.fixture(scope="module")
 def router() -> Router:
-    return Router(load_catalogue(default_catalogue_path()))
+    return make_router(learned=False)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_every_candidate_carries_its_evidence(results):
 
 
 def test_same_input_same_ranking(router, cases):
-    fresh = Router(load_catalogue(default_catalogue_path()))
+    fresh = make_router(learned=False)
     for c in cases[::7]:
         args = (c["text"], c.get("category"), c.get("district"))
         a, b, d = router.route(*args), router.route(*args), fresh.route(*args)

@@ -17,6 +17,7 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverse
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from hotline.codes import order_workflow_id
 from hotline.commits import decide, pending, settle
 from hotline.metrics import COMMIT_WRITES, ORDERS_HEALED
 from hotline.store import Database
@@ -92,7 +93,7 @@ async def settle_round(db: Database, client: Client, concurrency: int = 8, quiet
 
     async def one(order_no: str, writes: set[tuple[str, int]]) -> None:
         nonlocal done
-        wid = f"order-{order_no}"
+        wid = order_workflow_id(order_no)
         async with sem:
             try:
                 recorded, length = await recorded_tokens(client, wid, since=min(w for _, w in writes))

@@ -20,6 +20,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from hotline.codes import order_workflow_id
 from hotline.contracts import ActionAnswer, CalendarChange, StrikeReview, WorkOrderInput
 from hotline.supervision import SupervisionInput, supervision_workflow_id
 from hotline.engine import ActionRefused, OrderNotFound
@@ -29,10 +30,6 @@ from workflows import search_attributes as sa
 from workflows.work_order import WorkOrderWorkflow
 
 UPDATE_NAMES = {a: a.replace("-", "_") for a in [*ACTION_MODELS, *MERGE_ACTIONS]}
-
-
-def order_workflow_id(order_no: str) -> str:
-    return f"order-{order_no}"
 
 
 def static_summary(order_no: str, req: IntakeRequest, owner: str) -> str:

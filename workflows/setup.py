@@ -5,20 +5,20 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 
-from workflows import search_attributes as sa
+from hotline.codes import SEARCH_ATTRIBUTES
 
-_KINDS = {
-    "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-    "BOOL": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
-    "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+_KINDS = {  # hotline/codes.py's type names as the operator service's
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
 }
 
 
 async def register_search_attributes(client: Client, namespace: str) -> list[str]:
     """Adds the attributes the namespace lacks; returns their names."""
     have = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
-    missing = {k.name: _KINDS[k.indexed_value_type.name] for k in sa.ALL if k.name not in have.custom_attributes}
+    missing = {name: _KINDS[kind] for name, kind in SEARCH_ATTRIBUTES.items() if name not in have.custom_attributes}
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing))

@@ -22,9 +22,9 @@ import phrases_heldout as held  # noqa: E402
 import phrases_train as train  # noqa: E402
 
 from hotline.catalogue import default_catalogue_path, load_catalogue  # noqa: E402
+from hotline.codes import DISTRICTS  # noqa: E402
 
 SEED = 12345
-DISTRICTS = ["YZQ", "TYQ", "JYQ", "HTQ", "YCQ"]
 CATEGORIES = ["complaint", "help", "consultation", "report", "suggestion"]
 # Common typing slips of callers' words (homophones, near shapes): applied once per text.
 TYPOS = {"道": "到", "在": "再", "公司": "工司", "没": "每", "电": "店", "费": "废", "坏": "怀",

@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from hotline import routing_blend as rb  # noqa: E402
-from hotline.catalogue import default_catalogue_path, load_catalogue  # noqa: E402
 from hotline.data.routing.phrases_train import NO_KEYWORD, SNIPPETS  # noqa: E402
 from hotline.routing import Router  # noqa: E402
+from hotline.routing_store import make_router  # noqa: E402
 from hotline.routing_model import corpus_rows, train  # noqa: E402
 
 GRID = {"MODEL_WEIGHT": [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8],
@@ -67,7 +67,7 @@ def objective(router: Router, cached: list[tuple], params: dict) -> dict:
 def main() -> int:
     fit, val = split(corpus_rows())
     model = train(fit)
-    router = Router(load_catalogue(default_catalogue_path()))
+    router = make_router(learned=False)
     cached = [(r, router.route(r["text"], r["category"], r["district"], limit=rb.POOL),
                model.predict(r["text"], r["category"])) for r in val]
     print(f"fit on {len(fit)} rows, validation slice {len(val)} rows")
