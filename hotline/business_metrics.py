@@ -27,15 +27,16 @@ LEDGER_KINDS = ("strike", "criticism", "referral", "staff_referral")
 CHANNELS = ("sms", "webhook")  # delivered by the dispatcher (inbox rows are delivered when written)
 
 
-def _aware(dt: datetime | None) -> datetime | None:
-    return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
 
 
 class BusinessCollector(Collector):
     def __init__(self, db: Database, ttl: float = 2.0) -> None:
         self.db, self.ttl = db, ttl
         self._lock = threading.Lock()
-        self._at, self._cached = 0.0, []
+        self._at = 0.0
+        self._cached: list[GaugeMetricFamily] = []
 
     def collect(self):
         with self._lock:
@@ -53,7 +54,7 @@ class BusinessCollector(Collector):
         return GaugeMetricFamily("hotline_business_metrics_up", "1 when the business gauges were read "
                                  "from the database at this scrape", value=value)
 
-    def _read(self) -> list:
+    def _read(self) -> list[GaugeMetricFamily]:
         now = datetime.now(timezone.utc)
         with self.db.session() as s:
             open_rows = s.execute(select(OrderRow.stage, OrderRow.owner, func.count())

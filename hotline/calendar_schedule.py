@@ -161,6 +161,7 @@ def parse_schedule(text: str, expect_year: int | None = None) -> Schedule:
         _check_rules(year, days, _line(fields["days"][0]), problems)
     if problems:
         raise ScheduleError(problems)
+    assert year is not None and notice is not None  # either missing or invalid was a problem above
     return Schedule(year=year, notice=notice, days=tuple(sorted(days, key=lambda d: d.day)))
 
 

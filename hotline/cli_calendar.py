@@ -139,7 +139,8 @@ def cmd_show(args: argparse.Namespace) -> None:
     db = _db()
     st = year_status(db, year)
     if st.source == "database":
-        print(f"{year}: confirmed — entered by {st.entered_by} at {st.entered_at.isoformat()} from {st.notice}")
+        at = st.entered_at.isoformat() if st.entered_at else "?"  # always set on an entered year
+        print(f"{year}: confirmed — entered by {st.entered_by} at {at} from {st.notice}")
     elif st.source == "chinesecalendar":
         print(f"{year}: confirmed — the State Council's schedule as shipped in chinesecalendar")
     else:

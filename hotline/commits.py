@@ -37,14 +37,17 @@ def pending(db: Database, limit: int = 200, quiet: float = 0.0) -> dict[str, set
     out: dict[str, set[tuple[str, int]]] = {}
     cutoff = now_utc() - timedelta(seconds=quiet)
     with db.session() as s:
+        # an unconfirmed write always has its token and task (a local activity's); the checks
+        # only say so to the type checker
         for no, t, w in s.execute(select(ActionRow.order_no, ActionRow.token, ActionRow.wft)
                                   .join(OrderRow, OrderRow.order_no == ActionRow.order_no)
                                   .where(ActionRow.confirmed.is_(False), OrderRow.updated_at <= cutoff).limit(limit)):
-            out.setdefault(no, set()).add((t, w))
-        for no, t, w in s.execute(select(OutboxRow.order_no, OutboxRow.token, OutboxRow.wft)
-                                  .where(OutboxRow.status == "held", OutboxRow.created_at <= cutoff).limit(limit)):
-            if no is not None and w is not None:
+            if t is not None and w is not None:
                 out.setdefault(no, set()).add((t, w))
+        for held_no, t, w in s.execute(select(OutboxRow.order_no, OutboxRow.token, OutboxRow.wft)
+                                       .where(OutboxRow.status == "held", OutboxRow.created_at <= cutoff).limit(limit)):
+            if held_no is not None and t is not None and w is not None:
+                out.setdefault(held_no, set()).add((t, w))
     return out
 
 

@@ -57,7 +57,10 @@ class WorkClock:
     def _offset(self, p) -> int | None:
         t, offsets = p.start_utc - timedelta(days=self.HISTORY_DAYS + 31), set()
         while t <= p.end_utc + timedelta(days=31):
-            offsets.add(int(self.cal.tz.utcoffset(t.replace(tzinfo=None)).total_seconds()))
+            offset = self.cal.tz.utcoffset(t.replace(tzinfo=None))
+            if offset is None:  # a zone without offsets: no fixed one to use
+                return None
+            offsets.add(int(offset.total_seconds()))
             t += timedelta(days=30)
         return offsets.pop() if len(offsets) == 1 else None
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from typing import overload
 
 # Dashes a writer may put between digit groups that NFKC leaves alone.
 _DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63"), "-")
@@ -116,7 +117,8 @@ def _mask_run(m: re.Match) -> str:
     if _ID.match(digits):
         return digits[:2] + "*" * 14 + digits[-2:]
     if run[-1] in "Xx":  # not an ID number: the letter is just the next word
-        return _mask_run(_NUMBER_RUN.match(run[:-1])) + run[-1] if _NUMBER_RUN.match(run[:-1]) else run
+        before = _NUMBER_RUN.match(run[:-1])
+        return _mask_run(before) + run[-1] if before else run
     number = _mobile(digits)
     if number is None and not (digits[0] == "0" and 10 <= len(digits) <= 12) and len(digits) < 13:
         return run  # a date, a time, an amount: nothing personal
@@ -136,6 +138,10 @@ def _name_pattern(name: str) -> re.Pattern | None:
     return re.compile(r"[\s.·・•_\-]*".join(re.escape(c) for c in name if not c.isspace()), re.IGNORECASE)
 
 
+@overload
+def mask_text(text: str, name: str = "", phone: str = "") -> str: ...
+@overload
+def mask_text(text: None, name: str = "", phone: str = "") -> None: ...
 def mask_text(text: str | None, name: str = "", phone: str = "") -> str | None:
     """`text` with phone numbers, ID numbers, e-mail addresses and the petitioner's name masked.
     Idempotent: masking masked text changes nothing."""

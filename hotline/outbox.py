@@ -193,6 +193,8 @@ class OutboxDispatcher:
                 if not secret:
                     raise NoWebhookSecret(f"unit {row.recipient} has a webhook URL but no secret: set one with "
                                           f"POST /api/v1/units/{row.recipient}/webhook-secret")
+                if unit is None or not unit.webhook_url:  # removed since the row was written: retried, then failed
+                    raise LookupError(f"unit {row.recipient} has no webhook URL")
                 resp = self.http.post(unit.webhook_url, content=body, headers={
                     "Content-Type": "application/json",
                     "X-Hotline-Signature": sign_body(secret, body, int(now_utc().timestamp())),

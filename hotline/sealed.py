@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from typing import TypeGuard
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -30,7 +31,7 @@ class UnsealError(ValueError):
     """A sealed value cannot be opened: its key is not in the ring, or it was altered."""
 
 
-def is_sealed(value: str | None) -> bool:
+def is_sealed(value: str | None) -> TypeGuard[str]:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 

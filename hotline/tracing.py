@@ -13,11 +13,12 @@ trace: HTTP request → StartUpdateWithStartWorkflow → RunWorkflow → StartAc
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 _provider = None  # the provider set up by this process, if any
 
 
-def otlp_configured(env: dict | None = None) -> bool:
+def otlp_configured(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     if (env.get("OTEL_SDK_DISABLED") or "").strip().lower() == "true":
         return False
@@ -26,7 +27,7 @@ def otlp_configured(env: dict | None = None) -> bool:
     return bool((env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip())
 
 
-def setup(service: str, env: dict | None = None):
+def setup(service: str, env: Mapping[str, str] | None = None):
     """The process's tracer provider (also made the global one), or None when tracing is off."""
     global _provider
     if _provider is not None or not otlp_configured(env):

@@ -239,6 +239,8 @@ class WorkCalendar:
         confirmed_years: Iterable[int] | None = None,
         statutory: bool = True,
     ) -> None:
+        tz_name: str
+        hours: Sequence[Sequence[str]]
         if isinstance(source, Policy):
             tz_name, hours = source.timezone, source.working_hours
         else:
@@ -414,7 +416,7 @@ class WorkCalendar:
 
 
 def _check_hours(hours: Iterable[Sequence[str]]) -> tuple[tuple[int, int], ...]:
-    windows = []
+    windows: list[tuple[int, int]] = []
     for rng in hours:
         start, end = (parse_hhmm(x) for x in rng)
         if start >= end or (windows and start < windows[-1][1]):

@@ -98,8 +98,8 @@ def _handler(sdk_url: str | None, ready: Readiness):
                 self._answer(200, b'{"status": "ok"}', "application/json")
             elif path == "/readyz":
                 problems = ready.get(stale_after=30)
-                body = json.dumps({"status": "not ready" if problems else "ready", "problems": problems})
-                self._answer(503 if problems else 200, body.encode(), "application/json")
+                answer = json.dumps({"status": "not ready" if problems else "ready", "problems": problems})
+                self._answer(503 if problems else 200, answer.encode(), "application/json")
             else:
                 self._answer(404, b'{"error": {"code": 404, "message": "not found"}}', "application/json")
 

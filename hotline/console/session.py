@@ -94,7 +94,9 @@ class Signer:
         return self._mac("csrf", binding)
 
     def csrf_ok(self, binding: str | None, token: str | None) -> bool:
-        return bool(binding and token) and hmac.compare_digest(token, self.csrf(binding))
+        if not binding or not token:
+            return False
+        return hmac.compare_digest(token, self.csrf(binding))
 
 
 class LoginThrottle:

@@ -12,6 +12,8 @@ def run() -> None:
     engine = config.attributes.get("connection_engine")
     if engine is None:  # plain `alembic` CLI use: URL from alembic.ini / -x url=
         url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("no database URL: set sqlalchemy.url in alembic.ini or pass -x url=...")
         engine = create_engine(url)
     with engine.begin() as conn:
         context.configure(

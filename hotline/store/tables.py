@@ -6,9 +6,11 @@ the same key again and the insert is skipped, so no fact is recorded or notified
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from typing import ClassVar
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint,
+    JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -16,7 +18,9 @@ from hotline.sealed import SealedString
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every mapped class here has a Table (SQLAlchemy types __table__ as the FromClause it may be
+    # in general); declared so, its .insert()/.update()/.delete() are known to the type checker.
+    __table__: ClassVar[Table]
 
 
 class UTCDateTime(TypeDecorator):
