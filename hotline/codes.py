@@ -24,6 +24,14 @@ UNIT_CODE_BODY = r"[A-Z][A-Z0-9_]{1,15}"  # unanchored, to embed in larger patte
 UNIT_CODE = rf"^{UNIT_CODE_BODY}$"  # for pydantic / FastAPI `pattern=`
 UNIT_CODE_RE = re.compile(UNIT_CODE)
 
+# ---------------------------------------------------------------- order numbers
+# SY<yyyymmdd><nnnnnn> (SPEC §2); merged requests take theirs from the same series. The pattern
+# allows longer forms so that numbers issued by another series or a test still validate.
+ORDER_NO_PREFIX = "SY"
+ORDER_NO_BODY = rf"{ORDER_NO_PREFIX}\d{{8,20}}"  # unanchored, to find numbers in a list
+ORDER_NO = rf"^{ORDER_NO_BODY}$"  # for pydantic / FastAPI `pattern=`
+ORDER_NO_RE = re.compile(ORDER_NO)
+
 # ---------------------------------------------------------------- workflow ids
 ORDER_WORKFLOW_PREFIX = "order-"
 

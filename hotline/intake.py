@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from hotline.codes import order_workflow_id
+from hotline.codes import ORDER_NO_PREFIX, order_workflow_id
 from hotline.models import IntakeRequest, Stage
 from hotline.store import Database
 from hotline.store.tables import MergedRequestRow, OrderRow, SequenceRow
@@ -28,7 +28,7 @@ def _next_number(s, now: datetime) -> str:
         s.add(row)
     row.last += 1
     s.flush()
-    return f"SY{day}{row.last:06d}"
+    return f"{ORDER_NO_PREFIX}{day}{row.last:06d}"
 
 
 class IdempotencyConflict(ValueError):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from hotline.actor import parse_actor
-from hotline.codes import DISTRICTS  # noqa: F401  (re-exported)
+from hotline.codes import DISTRICTS, ORDER_NO
 
 from hotline.masking import mask_name, mask_phone, mask_text, mask_value  # noqa: F401  (re-exported)
 
@@ -57,7 +57,7 @@ class Satisfaction(str, Enum):
     dissatisfied = "dissatisfied"
 
 
-REQUEST_NO = r"^SY\d{8,20}$"  # an order's or a merged request's number
+REQUEST_NO = ORDER_NO  # an order's or a merged request's number
 _PHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
 
 

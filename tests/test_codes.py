@@ -2,8 +2,8 @@
 
 What can import codes.py does; what cannot (the compose file) is checked against it here. The
 grep tests keep the facts from being written out again: a district list, the unit-code
-pattern, an order's workflow id, the search attributes or a Router built by hand anywhere but
-in their one place.
+pattern, the order-number pattern, an order's workflow id, the search attributes or a Router
+built by hand anywhere but in their one place.
 """
 from __future__ import annotations
 
@@ -86,6 +86,14 @@ def test_unit_code_pattern_everywhere_is_the_one_of_codes():
         assert not ROLE.match(f"department:{bad}")
 
 
+def test_order_numbers_issued_match_the_pattern():
+    from hotline.models import REQUEST_NO
+    assert REQUEST_NO == codes.ORDER_NO
+    assert codes.ORDER_NO_RE.fullmatch(f"{codes.ORDER_NO_PREFIX}20261126000123")
+    for bad in ("SY2026112", "XX20261126000123", "SY20261126000123\n"):
+        assert not codes.ORDER_NO_RE.fullmatch(bad)
+
+
 def test_order_workflow_id_round_trips():
     assert codes.order_workflow_id("SY20261126000123") == "order-SY20261126000123"
     assert codes.order_no_of(codes.order_workflow_id("SY20261126000123")) == "SY20261126000123"
@@ -154,6 +162,7 @@ def test_action_sets_are_the_table_actor_column():
     ("the district list", r"""["']YZQ["'],\s*["']TYQ["'],\s*["']JYQ["'],\s*["']HTQ["'],\s*["']YCQ["']""",
      {"hotline/codes.py"}),
     ("the unit-code pattern", r"\[A-Z\]\[A-Z0-9_\]\{1,15\}", {"hotline/codes.py"}),
+    ("the order-number pattern", r"SY\\d\{8", {"hotline/codes.py"}),
     ("an order's workflow id", r"""["']order-["']|f["']order-\{""", {"hotline/codes.py"}),
     ("a search attribute's name and type",
      r"""\b(OrderNo|ReturnCount|DueAt)\b["']?\s*[:=]\s*["']?(Keyword|Int|Datetime)\b|"""
