@@ -134,6 +134,7 @@ from hotline.models import (  # noqa: E402
 )
 from hotline.policy import load_policy  # noqa: E402
 from hotline.readmodel import load_order  # noqa: E402
+from hotline.supervision import supervision_workflow_id  # noqa: E402
 
 BODY = {"channel": "phone", "category": "complaint", "urgency": "normal", "title": "工地夜间施工噪音",
         "description": "小区旁边工地每天晚上十一点还在打桩，吵得睡不着",
@@ -142,6 +143,7 @@ BODY = {"channel": "phone", "category": "complaint", "urgency": "normal", "title
 OWNERS = ["ZJJ", "SWJ", "JTJ"]
 REFUSER = "ZFJ"  # the unit whose invalid returns become strikes, criticisms, a referral
 KEEP: Path | None = None  # --keep DIR: histories that do not replay, have a failed task, or stalled
+SUPERVISION_PREFIX = supervision_workflow_id("")  # a unit's supervision workflow id, less the unit
 # Who receives each ledger fact's document (hotline/supervision.py); a strike has none.
 RECIPIENTS = {"criticism": lambda u: {u, "LEADERSHIP"},
               "referral": lambda u: {"DISCIPLINE", "LEADERSHIP", u},
@@ -466,8 +468,8 @@ async def account(run: Run, client, db, orders: list[str], units: set[str]) -> N
         run.problems.append(f"cannot list supervision workflows: {str(exc)[:100]}")
     for unit in sorted(units | {e.unit_code for e in events}):
         try:
-            sup_execs.add((f"supervision-{unit}", (await client.get_workflow_handle(f"supervision-{unit}")
-                                                  .describe()).run_id))
+            wid = supervision_workflow_id(unit)
+            sup_execs.add((wid, (await client.get_workflow_handle(wid).describe()).run_id))
         except Exception:
             pass  # a unit with no strike has no supervision workflow
     replay = await replay_all(run, client, executions + sorted(sup_execs))
@@ -482,8 +484,8 @@ async def account(run: Run, client, db, orders: list[str], units: set[str]) -> N
     kinds = Counter(e.kind for e in events)
     hist_keys: dict[str, list[str]] = defaultdict(list)
     for (wid, _), hist in hists.items():
-        if wid.startswith("supervision-"):
-            hist_keys[wid.removeprefix("supervision-")] += await _ledger_keys(client, hist)
+        if wid.startswith(SUPERVISION_PREFIX):
+            hist_keys[wid.removeprefix(SUPERVISION_PREFIX)] += await _ledger_keys(client, hist)
     db_keys: dict[str, set[str]] = defaultdict(set)
     for e in events:
         db_keys[e.unit_code].add(e.key)

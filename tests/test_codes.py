@@ -164,6 +164,7 @@ def test_action_sets_are_the_table_actor_column():
     ("the unit-code pattern", r"\[A-Z\]\[A-Z0-9_\]\{1,15\}", {"hotline/codes.py"}),
     ("the order-number pattern", r"SY\\d\{8", {"hotline/codes.py"}),
     ("an order's workflow id", r"""["']order-["']|f["']order-\{""", {"hotline/codes.py"}),
+    ("a supervision workflow id", r"""["']supervision-""", {"hotline/supervision.py"}),
     ("a search attribute's name and type",
      r"""\b(OrderNo|ReturnCount|DueAt)\b["']?\s*[:=]\s*["']?(Keyword|Int|Datetime)\b|"""
      r"""SearchAttributeKey\.for_\w+\(["']""", {"hotline/codes.py"}),
