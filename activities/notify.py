@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.store import new_token, write_state
+from hotline.store.recording import new_token, write_state
 from hotline.contracts import NotificationRequest
 from hotline.faults import crash_point
 from hotline.outbox import enqueue

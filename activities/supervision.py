@@ -8,14 +8,12 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 
+from hotline.contracts import StaffFlag, Strike
 from hotline.faults import crash_point
-from hotline.contracts import NotificationRequest, StaffFlag, Strike
-from hotline.outbox import enqueue
+from hotline.ledger import record_event
 from hotline.policy import Policy
 from hotline.store import Database
-from hotline.store.tables import SupervisionEventRow
 from hotline.supervision import LedgerEvent, SupervisionInput, supervision_workflow_id
-from sqlalchemy import select
 
 
 class SupervisionActivities:
@@ -45,13 +43,7 @@ class SupervisionActivities:
     def record_ledger_event(self, ev: LedgerEvent) -> bool:
         """Record a strike, criticism, referral or appendix once; send its documents once."""
         crash_point(f"ledger:{ev.kind}:before")
-        with self.db.writer() as s:
-            if s.scalar(select(SupervisionEventRow.id).where(SupervisionEventRow.key == ev.key)) is not None:
-                return False
-            s.add(SupervisionEventRow(key=ev.key, unit_code=ev.unit, year=ev.year, kind=ev.kind, at=ev.at,
-                                      order_no=ev.order_no, detail=ev.detail))
-            for to in ev.send_to:
-                enqueue(s, NotificationRequest(key=f"{ev.key}:to:{to}", order_no=ev.order_no, kind=ev.kind,
-                                               to=to, subject=ev.title, body={"document": ev.detail}))
+        if not record_event(self.db, ev):
+            return False
         crash_point(f"ledger:{ev.kind}")  # recorded, but the completion never reaches the server
         return True

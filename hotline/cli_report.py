@@ -51,9 +51,12 @@ def _db():
     return db
 
 
-def _int(name: str, text, lo: int, hi: int | None = None) -> int:
-    if text is None:
-        return None
+def _opt_int(name: str, text: str | None, lo: int, hi: int | None = None) -> int | None:
+    """An option without a default: None when not given."""
+    return None if text is None else _int(name, text, lo, hi)
+
+
+def _int(name: str, text: str, lo: int, hi: int | None = None) -> int:
     if not re.fullmatch(r"\s*\d+\s*", str(text)):
         raise ReportError(f"{name} must be a whole number, got {text!r}")
     value = int(text)
@@ -66,7 +69,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from hotline.kpi import KpiError, build_report
     from hotline.policy import load_policy
     from hotline.report import render_html, render_text
-    top = _int("--top", args.top, 1)
+    top = _opt_int("--top", args.top, 1)
     out = Path(args.out) if args.out else None
     if out is not None and (out.is_dir() or not out.parent.is_dir()):
         raise ReportError(f"--out {args.out}: not a file in an existing folder")
@@ -96,11 +99,11 @@ def _calendar_warning(db) -> dict | None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from hotline.simulate import SimulationError, simulate
+    from hotline.simulation.scenario import SimulationError, simulate
     months = _int("--months", args.months, 1, 120)
     per_day = _int("--orders-per-day", args.orders_per_day, 1, 2000)
     seed = _int("--seed", args.seed, 0)
-    workers = _int("--workers", args.workers, 1, 64)
+    workers = _opt_int("--workers", args.workers, 1, 64)
     until = None
     if args.until:
         try:

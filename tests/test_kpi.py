@@ -1,7 +1,7 @@
 """KPIs (SPEC §7) on hand-computed fixtures, on SQLite and PostgreSQL.
 
 The fixture orders are recorded step by step through the `record_step` and
-`record_ledger_event` activities (via `OrderLife` + `ExactSink`), at times chosen so every
+`record_ledger_event` activities (via `SimulatedOrder` + `ExactSink`), at times chosen so every
 figure can be worked out by hand below. March 2026 and March 2025 have no public holidays;
 working hours are 08:00-12:00 and 14:30-17:30 (7 h a day), all times Asia/Shanghai.
 """
@@ -19,9 +19,9 @@ from activities.store import StoreActivities
 from hotline import kpi
 from hotline.apikeys import create_key
 from hotline.contracts import StepRecord
-from hotline.order_life import OrderLife, new_order, replay_ledger
+from hotline.simulation.life import SimulatedOrder, new_order, replay_ledger
 from hotline.policy import load_policy
-from hotline.sim_sinks import ExactSink
+from hotline.simulation.sinks import ExactSink
 from hotline.store.tables import CallbackRow, DispatchRow, OrderRow
 from hotline.supervision import LedgerEvent
 
@@ -38,7 +38,7 @@ def L(*a) -> datetime:
 def _life(db, no, owner, category, created, urgency="normal"):
     st = new_order(no, created, owner, category, urgency, "测试工单", "测试", None, "王先生", "13800001234",
                    policy=POLICY)
-    return OrderLife(ExactSink(db, POLICY), POLICY, st, L(2026, 4, 1))
+    return SimulatedOrder(ExactSink(db, POLICY), POLICY, st, L(2026, 4, 1))
 
 
 def build_world(db) -> dict:
@@ -92,7 +92,7 @@ def build_world(db) -> dict:
     i.reply(L(2025, 3, 4, 11), True, "已答复"), i.callback(L(2025, 3, 4, 15), True, "satisfied")
     strikes = []
     for life in lives.values():
-        if isinstance(life, OrderLife):
+        if isinstance(life, SimulatedOrder):
             life.finish()
             strikes += life.strikes
     replay_ledger(strikes, POLICY, ExactSink(db, POLICY))
@@ -254,8 +254,8 @@ def test_sign_deadline_with_an_offset_is_judged_on_the_instant(any_db, request):
 
 
 def _client(db):
-    from hotline.api import kpi_routes
     from hotline.api.app import create_app
+    from hotline.api.routes import kpi as kpi_routes
     app = create_app(db, None, None)
     if not any(getattr(r, "path", None) == "/api/v1/kpi" for r in app.routes):
         app.include_router(kpi_routes.router)

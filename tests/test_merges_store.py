@@ -15,7 +15,7 @@ from hotline.merges import (
     MergedRequest, MergeError, discard_request, get_request, mark_unmerged, requests_of, reserve_request,
 )
 from hotline.models import CoPetitioner, IntakeRequest, Stage
-from hotline.order_life import new_order
+from hotline.simulation.life import new_order
 from hotline.progress import progress
 from hotline.store.tables import MergedRequestRow, OrderRow, SequenceRow, UnitRow
 
@@ -311,7 +311,7 @@ def test_the_tracking_page_says_which_order_a_merged_request_joined(sqlite_db):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from hotline.api.track_routes import TrackLimits
+    from hotline.api.routes.track import TrackLimits
     from hotline.console import track_pages
     from hotline.settings import Limits
     parent, li, _, _ = _merged_world(sqlite_db)

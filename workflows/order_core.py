@@ -1,25 +1,28 @@
-"""The machinery of a work order: steps, deadlines, notices and the timers' follow-ups.
+"""The machinery of a work order: carrying out what the order rules decide.
 
-`WorkOrderWorkflow` (workflows/work_order.py) adds the entry points: run, query and updates.
+The rules (hotline/domain/order_rules) change the order's state and yield effects; this class
+turns each into Temporal commands in the order yielded: steps and notices into local-activity
+writes, deadlines into `compute_deadlines`, waits into durable timers, strikes and referrals
+into activities. `WorkOrderWorkflow` (workflows/work_order.py) adds the entry points.
 """
 from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Generator
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from hotline.actor import ActorError, parse_actor
     from hotline.contracts import (
-        ActionAnswer, ActionWrite, DeadlineItem, DeadlineRequest, DeadlineResult, NotificationRequest, StepEntry,
-        StepRecord, Strike, WorkOrderInput,
+        ActionAnswer, ActionWrite, DeadlineRequest, DeadlineResult, NotificationRequest, ReturnRecommendation,
+        StepEntry, StepRecord, WorkOrderInput,
     )
-    from hotline.models import ActionRecord, Notice, OrderState, PetitionerView, Stage
+    from hotline.domain import order_rules as rules
+    from hotline.models import OrderState, Stage
     from workflows import search_attributes as sa
     from workflows.timers import DeadlineTimers
 
@@ -28,7 +31,7 @@ ACTIVITY_TIMEOUT = timedelta(seconds=10)
 # Retry until the database or gateway is back: a step is never dropped during an outage.
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                     maximum_interval=timedelta(seconds=30))
-WORKING = {Stage.signed, Stage.handling, Stage.reopened}
+WORKING = {Stage.signed, Stage.handling, Stage.reopened}  # the order's next deadline is its reply
 # Orders started from this release on upsert only the search attributes that changed (an
 # event and a visibility write saved on most steps). Orders started before it replay the old way.
 CHANGED_ATTRIBUTES_ONLY = "upsert-changed-attributes"
@@ -55,13 +58,7 @@ def _reject(message: str, kind: str = "InvalidAction") -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
-def is_admin(by: str) -> bool:
-    """A named admin ("admin:<name>") or the hotline office, by the actor's kind: never by how the
-    text begins ("administrator-spoof" is no actor at all)."""
-    try:
-        return parse_actor(by).is_admin
-    except ActorError:
-        return False
+is_admin = rules.checks.is_admin
 
 
 class OrderCore:
@@ -70,30 +67,21 @@ class OrderCore:
     def _setup(self, inp: WorkOrderInput) -> None:
         self.inp = inp
         self.policy = inp.policy
-        req = inp.intake
-        self.s = OrderState(
-            order_no=inp.order_no, workflow_id=workflow.info().workflow_id, stage=Stage.intake,
-            owner=inp.owner, category=req.category, urgency=req.urgency, channel=req.channel,
-            title=req.title, description=req.description,
-            petitioner=PetitionerView(name=req.petitioner.name, phone=req.petitioner.phone),
-            location=req.location, created_at=inp.created_at, routing=inp.routing,
-            policy=f"{inp.policy.name}@{inp.policy.version}",
-        )
+        self.s = rules.new_order_state(inp.order_no, workflow.info().workflow_id, inp.intake, inp.owner,
+                                       inp.created_at, inp.policy, inp.routing)
         self.timers = DeadlineTimers()
         self._lock = asyncio.Lock()  # one action at a time (SERIAL_LOCAL orders)
         self._serial = False  # decided in _begin, at the order's first workflow task
         self._one_write = False  # ONE_WRITE, decided in _begin too
         self._pending_steps: list[StepEntry] = []  # written with the action (ONE_WRITE)
         self._pending_notices: list[NotificationRequest] = []
-        self._seq = 0
-        self._stage_before_return: Stage | None = None
-        self._coordination_open = True
+        self.m = rules.OrderMemory()  # what the rules remember beyond the state
+        self.c = rules.OrderContext(self.s, self.policy, workflow.now, self.m, serial=False, patched=workflow.patched)
         self._ready = False  # intake recorded and first dispatch notified
         self._published: dict[str, Any] = {}  # search attribute values last upserted
         self._memo: dict[str, Any] = {}  # memo values last upserted
         self._writes: list[str] = []  # tokens of local-activity writes not yet handed to a caller
         self._dirty = False  # attributes/memo to publish when the action lets go (SERIAL_LOCAL)
-        self._recipes: dict[str, list[DeadlineItem]] = {}  # how each deadline was computed (calendar_follow)
 
     @workflow.signal
     async def resync_read_model(self) -> None:
@@ -101,14 +89,14 @@ class OrderCore:
         (hotline/commits.py): write the order's state again, as it is. No audit step."""
         async with self._turn():
             await self._act("sync_read_model", StepRecord(
-                seq=self._seq, action="sync", by="system", at=self._now(), state=self.s, wft=self._wft()),
+                seq=self.c.seq, action="sync", by="system", at=self._now(), state=self.s, wft=self._wft()),
                 "read model written again (a task had not committed)")
 
     # ------------------------------------------------------------------ helpers
 
     def _begin(self) -> None:
         """First thing the run does: fix, for the order's whole life, how it works."""
-        self._serial = workflow.patched(SERIAL_LOCAL)
+        self._serial = self.c.serial = workflow.patched(SERIAL_LOCAL)
         if self._serial:
             self.timers.guard = self._turn
             self._one_write = workflow.patched(ONE_WRITE)
@@ -161,7 +149,7 @@ class OrderCore:
         what = "; ".join([", ".join(f"{e.action} by {e.by}" for e in steps)] * bool(steps)
                          + [f"{n.kind} to {n.to}" for n in notices])
         self._wrote(await self._act("record_action", ActionWrite.model_construct(
-            steps=steps, notices=notices, state=self.s, seq=self._seq, wft=self._wft()), f"record {what}"))
+            steps=steps, notices=notices, state=self.s, seq=self.c.seq, wft=self._wft()), f"record {what}"))
 
     def _act(self, fn: str, arg, summary: str, result_type=None) -> Any:
         if self._serial and fn in LOCAL_ACTIVITIES:
@@ -172,18 +160,86 @@ class OrderCore:
         return workflow.execute_activity(fn, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
                                          summary=summary, result_type=result_type)
 
-    async def _step(self, action: str, by: str, detail: dict[str, Any] | None = None) -> None:
-        self._seq += 1
-        rec = ActionRecord(seq=self._seq, action=action, by=by, at=self._now(), detail=detail or {})
-        self.s.actions.append(rec)
+    # ------------------------------------------------------------------ the rules' effects
+
+    def _check(self, action: str, arg: Any) -> None:
+        """An update's validator: the rules' check, its refusal as the update's failure."""
+        try:
+            rules.ACTIONS[action][0](self.c, arg)
+        except rules.RuleRefused as exc:
+            raise _reject(str(exc), exc.kind) from None
+
+    async def _perform(self, action: str, arg: Any) -> ActionAnswer:
+        """An update's body: under the order's lock, checked again, the rule carried out."""
+        async with self._exclusive(lambda x: self._check(action, x), arg):
+            await self._drive(rules.ACTIONS[action][1](self.c, arg))
+            return await self._answer()
+
+    async def _drive(self, rule: Generator) -> Any:
+        """Carry out a rule's effects in the order it yields them (what each returns goes back in)."""
+        result: Any = None
+        while True:
+            try:
+                fx = rule.send(result)
+            except StopIteration as stop:
+                return stop.value
+            result = await self._effect(fx)
+
+    async def _follow_up(self, name: str, gen: int, args: tuple) -> None:
+        await self._drive(rules.FOLLOW_UPS[name](self.c, gen, *args))
+
+    async def _effect(self, fx: Any) -> Any:
+        if isinstance(fx, rules.Step):
+            await self._step(fx.record)
+        elif isinstance(fx, rules.Notify):
+            await self._notify(fx.notice, fx.body)
+        elif isinstance(fx, rules.Arm):
+            name, args = fx.follow_up, fx.args
+            self.timers.arm(fx.timer, fx.at, fx.done, lambda gen: self._follow_up(name, gen, args), fx.summary)
+        elif isinstance(fx, rules.Disarm):
+            if fx.every:
+                self.timers.disarm_all()
+            for timer in fx.timers:
+                self.timers.disarm(timer)
+        elif isinstance(fx, rules.Deadlines):
+            res: DeadlineResult = await self._act(
+                "compute_deadlines", DeadlineRequest(policy=self.policy, items=fx.items,
+                                                     reload_calendar=fx.reload_calendar),
+                fx.summary, result_type=DeadlineResult)
+            return res.values
+        elif isinstance(fx, rules.Recommend):
+            return await self._act("recommend_return", fx.request, fx.summary, result_type=ReturnRecommendation)
+        elif isinstance(fx, rules.SendStrike):
+            await self._write()  # what led to the strike is written first, as before ONE_WRITE
+            await self._act("send_strike", fx.strike, f"strike {fx.strike.kind} against {fx.strike.unit}")
+        elif isinstance(fx, rules.Refer):
+            await self._write()  # the step stands before the referral leaves the order
+            await self._act("flag_staff", fx.flag, f"staff referral of {fx.flag.staff}")
+        elif isinstance(fx, rules.Publish):
+            self._publish()
+        else:  # a new kind of effect that this executor does not know yet
+            raise TypeError(f"unknown effect {fx!r}")
+        return None
+
+    async def _step(self, rec: Any) -> None:
         self._publish()
         if self._one_write:
-            self._pending_steps.append(StepEntry.model_construct(seq=rec.seq, action=action, by=by, at=rec.at,
-                                                                 detail=rec.detail))
+            self._pending_steps.append(StepEntry.model_construct(seq=rec.seq, action=rec.action, by=rec.by,
+                                                                 at=rec.at, detail=rec.detail))
             return
-        self._wrote(await self._act("record_step", StepRecord(seq=rec.seq, action=action, by=by, at=rec.at,
+        self._wrote(await self._act("record_step", StepRecord(seq=rec.seq, action=rec.action, by=rec.by, at=rec.at,
                                                               detail=rec.detail, state=self.s, wft=self._wft()),
-                                    f"record {action} by {by}"))
+                                    f"record {rec.action} by {rec.by}"))
+
+    async def _notify(self, notice: Any, body: dict[str, Any]) -> None:
+        req = dict(key=notice.key, order_no=self.s.order_no, kind=notice.kind, to=notice.to, subject=notice.reason,
+                   body=body, petitioner_phone=rules.phone_of(self.s, notice.to))
+        if self._one_write:
+            self._pending_notices.append(NotificationRequest(**req))
+            return
+        self._wrote(await self._act("notify", NotificationRequest(
+            **req, **({"state": self.s, "seq": self.c.seq, "wft": self._wft()} if self._serial else {}),
+        ), f"{notice.kind} to {notice.to}: {notice.reason}"))
 
     def _wrote(self, result: Any) -> None:
         if isinstance(result, str) and result.startswith("tok:"):
@@ -266,128 +322,3 @@ class OrderCore:
         if changed:
             self._memo.update(changed)
             workflow.upsert_memo(changed)
-
-    async def _deadlines(self, items: list[DeadlineItem], summary: str) -> dict[str, datetime]:
-        res: DeadlineResult = await self._act("compute_deadlines",
-                                              DeadlineRequest(policy=self.policy, items=items),
-                                              summary, result_type=DeadlineResult)
-        self._remember(items)
-        out = {}
-        for name, v in res.values.items():
-            out[name] = v.at
-            prov = self.s.deadlines.provisional
-            if v.provisional and name not in prov:
-                prov.append(name)
-            elif not v.provisional and name in prov:
-                prov.remove(name)
-        return out
-
-    async def _notify(self, kind: str, to: str, subject: str, fact: str, **body: Any) -> None:
-        key = f"{self.s.order_no}:{kind}:{to}:{fact}"
-        self.s.notices.append(Notice(kind=kind, at=self._now(), to=to, reason=subject, key=key))
-        if self._one_write:
-            self._pending_notices.append(NotificationRequest(
-                key=key, order_no=self.s.order_no, kind=kind, to=to, subject=subject, body=body,
-                petitioner_phone=self._phone_of(to)))
-            return
-        self._wrote(await self._act("notify", NotificationRequest(
-            key=key, order_no=self.s.order_no, kind=kind, to=to, subject=subject, body=body,
-            petitioner_phone=self._phone_of(to),
-            **({"state": self.s, "seq": self._seq, "wft": self._wft()} if self._serial else {}),
-        ), f"{kind} to {to}: {subject}"))
-
-    async def _strike(self, kind: str, unit: str, fact: str, reason: str, provisional: bool = False) -> None:
-        strike = Strike(key=f"{self.s.order_no}:{kind}:{unit}:{fact}", unit=unit, kind=kind,
-                        order_no=self.s.order_no, at=self._now(), reason=reason, provisional=provisional)
-        await self._write()  # what led to the strike is written first, as before ONE_WRITE
-        await self._act("send_strike", strike, f"strike {kind} against {unit}")
-        await self._step("strike", "system", {"unit": unit, "kind": kind, "reason": reason})
-
-    # ------------------------------------------------------------------ dispatch and deadlines
-
-    async def _dispatch(self, action: str, detail: dict[str, Any]) -> None:
-        now = self._now()
-        p, s = self.policy, self.s
-        urgency = s.urgency.value
-        handling = p.handling_limit(s.category.value, urgency)
-        d = await self._deadlines([
-            DeadlineItem(name="sign_by", start=now, limit=str(p.sign_limit(urgency))),
-            DeadlineItem(name="reply_by", start=now, limit=str(handling)),
-            DeadlineItem(name="remind_at", start=now, limit=str(handling), fraction=p.reminder_fraction),
-            DeadlineItem(name="return_until", start=now, limit=str(p.return_window_for(urgency))),
-        ], f"deadlines for dispatch to {s.owner}")
-        s.stage, s.dispatched_at = Stage.dispatched, now
-        s.signed_at = s.contacted_at = None
-        s.signed_late, s.overdue, s.co_handlers = None, False, []
-        s.deadlines.contact_by = s.deadlines.coordinate_by = s.deadlines.escalate_at = None
-        for k, v in d.items():
-            setattr(s.deadlines, k, v)
-        self._coordination_open = True
-        owner = s.owner
-        self.timers.arm("sign", d["sign_by"], lambda: s.signed_at is not None or s.owner != owner,
-                        self._sign_missed, f"sign-for deadline (签收时限) of {owner}")
-        self._arm_handling(d["remind_at"], d["reply_by"])
-        await self._step(action, "hotline", {"owner": owner, **detail})
-        await self._notify("dispatch", owner, f"new work order {s.order_no}: {s.title}",
-                           f"{action}{self._seq}", sign_by=d["sign_by"].isoformat(),
-                           reply_by=d["reply_by"].isoformat())
-
-    def _arm_handling(self, remind_at: datetime, reply_by: datetime) -> None:
-        s = self.s
-        replied = lambda: s.stage in (Stage.replied, Stage.callback, Stage.closed)  # noqa: E731
-        self.timers.arm("reminder", remind_at, replied, self._remind, f"reminder (催办) to {s.owner}")
-        self.timers.arm("supervision", reply_by, replied, self._supervise,
-                        f"handling deadline (办理时限) of {s.owner}")
-        self.timers.disarm("escalation")
-
-    async def _sign_missed(self, gen: int) -> None:
-        s = self.s
-        await self._notify("reminder", s.owner, f"sign for order {s.order_no} (签收超时)", f"sign{gen}")
-        await self._notify("supervision", s.owner, f"sign-for deadline missed on {s.order_no}",
-                           f"sign{gen}", cc="HOTLINE")
-        await self._step("sign-overdue", "system", {"owner": s.owner})
-
-    async def _remind(self, gen: int) -> None:
-        s = self.s
-        await self._notify("reminder", s.owner, f"order {s.order_no} is due at "
-                           f"{s.deadlines.reply_by.isoformat()} (催办)", f"handling{gen}")
-        await self._step("reminder", "system", {"owner": s.owner})
-
-    async def _supervise(self, gen: int) -> None:
-        s = self.s
-        s.overdue = True
-        never_signed = s.signed_at is None  # judged at the deadline, not after the notices below
-        guessed = "reply_by" in s.deadlines.provisional  # a deadline on a guessed calendar: held
-        await self._notify("supervision", s.owner, f"order {s.order_no} missed its handling deadline (督办)",
-                           f"handling{gen}", cc="HOTLINE")
-        if not self._serial:
-            await self._step("supervision", "system", {"owner": s.owner})
-        # Before this patch the check ran after the two activities, so a unit signing in that
-        # gap escaped the strike; orders already past this point replay the old way.
-        if workflow.patched("strike-at-fire-time"):
-            strike = never_signed
-        else:
-            strike = s.signed_at is None
-        if strike:  # never signed before the handling deadline: a refusal strike
-            await self._strike("never_signed", s.owner, f"handling{gen}",
-                               "sign-for never done before the handling deadline", provisional=guessed)
-        d = await self._deadlines([DeadlineItem(name="escalate_at", start=self._now(),
-                                                limit=str(self.policy.overdue_escalation))],
-                                  "escalation deadline after supervision")
-        s.deadlines.escalate_at = d["escalate_at"]
-        if self._serial:  # recorded once the escalation deadline is known, so the read model has it
-            await self._step("supervision", "system", {"owner": s.owner, "escalate_at": d["escalate_at"].isoformat()})
-        else:
-            self._publish()
-        self.timers.arm("escalation", d["escalate_at"],
-                        lambda: s.stage in (Stage.replied, Stage.callback, Stage.closed),
-                        self._escalate, f"still unreplied after supervision: escalate {s.owner}")
-
-    async def _escalate(self, gen: int) -> None:
-        s = self.s
-        await self._notify("escalation", s.owner, f"order {s.order_no} still unreplied after supervision",
-                           f"escalation{gen}", cc="HOTLINE")
-        guessed = bool({"reply_by", "escalate_at"} & set(s.deadlines.provisional))
-        await self._strike("overdue", s.owner, f"escalation{gen}",
-                           f"still unreplied {self.policy.overdue_escalation} after the supervision notice",
-                           provisional=guessed)

@@ -1,9 +1,10 @@
-"""Where replayed orders go: the activities themselves, or the same rows in bulk.
+"""Where simulated orders go: through the store's own recording code, or the same rows in bulk.
 
-`ExactSink` calls `StoreActivities.record_step` and `SupervisionActivities.record_ledger_event`
-one step at a time. `BulkSink` builds the very same rows in memory (the orders row through
-the activity's own `_state_values`, the KPI rows by the rules of `StoreActivities._kpi_rows`)
-and inserts them in batches; tests/test_simulate.py proves both write identical rows.
+`ExactSink` records each action as the workflow's `record_action` does (its steps, with the
+order's state as the action left it) and each ledger fact as `record_ledger_event` does,
+through hotline/store/recording.py and hotline/ledger.py. `BulkSink` builds the very same rows
+in memory (the orders row through `state_values`, the KPI rows by the rules of `kpi_rows`) and
+inserts them in batches; tests/test_simulate.py proves both write identical rows.
 """
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from datetime import datetime
 
 from sqlalchemy import insert
 
-from activities.store import StoreActivities, _state_values
-from hotline.contracts import StepRecord
+from hotline.contracts import StepEntry
+from hotline.ledger import record_event
 from hotline.models import OrderState
 from hotline.policy import Policy
 from hotline.store import Database
+from hotline.store.recording import insert_step, kpi_rows, state_values, write_order
 from hotline.store.tables import (
     ActionRow, CallbackRow, DispatchRow, OrderRow, ReturnRequestRow, SupervisionEventRow,
 )
@@ -23,20 +25,32 @@ from hotline.supervision import LedgerEvent
 
 
 class ExactSink:
-    """Each step through the `record_step` activity, each ledger fact through `record_ledger_event`."""
+    """Each action written as the workflow writes it, each ledger fact as the activity records it."""
 
     def __init__(self, db: Database, policy: Policy) -> None:
-        from activities.supervision import SupervisionActivities
-        self.store, self.ledger_acts = StoreActivities(db), SupervisionActivities(db, None, "", policy)
+        self.db = db
+        self._steps: list[StepEntry] = []
 
     def step(self, st: OrderState, seq: int, action: str, by: str, at: datetime, detail: dict) -> None:
-        self.store.record_step(StepRecord(seq=seq, action=action, by=by, at=at, detail=detail, state=st))
+        self._steps.append(StepEntry.model_construct(seq=seq, action=action, by=by, at=at, detail=detail))
+
+    def action_done(self, st: OrderState) -> None:
+        """The action (or deadline follow-up) let go of the order: its steps and the order's row,
+        in one transaction, as `record_action` writes them (confirmed: nothing to wait for)."""
+        if not self._steps:
+            return
+        steps, self._steps = self._steps, []
+        with self.db.writer() as s:
+            for entry in steps:
+                insert_step(s, st, entry, None, None)
+                kpi_rows(s, entry, st)
+            write_order(s, st, steps[-1].seq, None, None)
 
     def end_order(self, st: OrderState, seq: int, at: datetime) -> None:
         pass
 
     def ledger(self, ev: LedgerEvent) -> None:
-        self.ledger_acts.record_ledger_event(ev)
+        record_event(self.db, ev)
 
     def flush(self) -> None:
         pass
@@ -48,10 +62,10 @@ class ExactSink:
 class BulkSink:
     """The rows `record_step` would write, built in memory and inserted in batches.
 
-    Same rules as `StoreActivities._kpi_rows`: a dispatch row per dispatch/redispatch, signed
+    Same rules as `kpi_rows`: a dispatch row per dispatch/redispatch, signed
     on the latest one; a return row per request, decided on the latest one; a callback row per
     callback or unrated. The orders row is the order's state at its last step (what
-    `_state_values` gives after the last `record_step`); `updated_at` is that step's time
+    `state_values` gives after the last write); `updated_at` is that step's time
     rather than the wall clock, so a seed gives the same rows every time.
     """
 
@@ -90,8 +104,11 @@ class BulkSink:
                 "resolved": detail.get("resolved"), "satisfaction": detail.get("satisfaction"),
                 "unrated": action == "unrated"})
 
+    def action_done(self, st: OrderState) -> None:
+        pass
+
     def end_order(self, st: OrderState, seq: int, at: datetime) -> None:
-        row = {c: None for c in self._columns} | {"order_no": st.order_no, **_state_values(st, seq),
+        row = {c: None for c in self._columns} | {"order_no": st.order_no, **state_values(st, seq),
                                                    "updated_at": at}
         self.rows[OrderRow].append({c: row[c] for c in self._columns})
         self._dispatch = self._return = None

@@ -1,7 +1,7 @@
 """`simulate`: two years of Sanya-like 12345 history in the read model, to see the report on data.
 
-What happens to each order is drawn here; how it is recorded is `hotline.order_life`
-(the workflow's steps, the activities' rows). The scenario, with why each number:
+What happens to each order is drawn here; how it is recorded is `hotline.simulation.life`
+(the workflow's own rules, the activities' rows). The scenario, with why each number:
 
 * Volume: `orders_per_day` on average, higher in the tourist season (Spring Festival,
   January–March) and the typhoon season (August–October), lower at weekends and on public
@@ -35,9 +35,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, func, select
 
-from hotline.order_life import SIM_BASE, Cut, FastClock, OrderLife, new_order, replay_ledger
+from hotline.simulation.clock import FastClock
+from hotline.simulation.life import SIM_BASE, Cut, SimulatedOrder, new_order, replay_ledger
 from hotline.policy import Duration, Policy, load_policy
-from hotline.sim_sinks import BulkSink, ExactSink
+from hotline.simulation.sinks import BulkSink, ExactSink
 from hotline.store import Database
 from hotline.store.tables import OrderRow
 from hotline.workcal import calendar_for
@@ -168,7 +169,7 @@ class Scenario:
                        f"{title}，请尽快处理。", district, rng.choice(SURNAMES) + rng.choice(("先生", "女士")),
                        "1" + rng.choice(("38", "39", "36", "58", "88", "89", "98")) + f"{rng.randrange(10**8):08d}",
                        rng.choices(("phone", "wechat", "app", "web"), (70, 15, 8, 7))[0], p)
-        life = OrderLife(self.sink, p, st, self.end, self.clock)
+        life = SimulatedOrder(self.sink, p, st, self.end, self.clock)
         self.stats["orders"] += 1
         try:
             self._live(life, ret_p * (0.62 if after else 1.0), quality + (0.25 if after else 0.0), blames, after)
@@ -178,11 +179,11 @@ class Scenario:
         self.strikes += life.strikes
         self.stats["steps"] += life.seq
 
-    def _after(self, life: OrderLife, t: datetime, lo: int = 3, hi: int = 40) -> datetime:
+    def _after(self, life: SimulatedOrder, t: datetime, lo: int = 3, hi: int = 40) -> datetime:
         """Steps of one order never go back in time: at least a few minutes after the last one."""
         return max(t, life.last_at + timedelta(minutes=self.rng.randint(lo, hi)))
 
-    def _live(self, life: OrderLife, ret_p: float, q: float, blames: list[str], after: bool) -> None:
+    def _live(self, life: SimulatedOrder, ret_p: float, q: float, blames: list[str], after: bool) -> None:
         rng, st, p = self.rng, life.st, self.policy
         life.intake(st.created_at + timedelta(seconds=rng.randint(2, 20)))
         d = st.deadlines
@@ -218,7 +219,7 @@ class Scenario:
             if not self._callback(life, q, after):
                 return
 
-    def _sign(self, life: OrderLife, q: float, first: bool) -> None:
+    def _sign(self, life: SimulatedOrder, q: float, first: bool) -> None:
         rng, st = self.rng, life.st
         d, limit = st.deadlines, self.policy.sign_limit(st.urgency.value)
         if first and rng.random() < 0.002:  # never signed before the handling deadline: a refusal strike
@@ -229,7 +230,7 @@ class Scenario:
             t = self.within(st.dispatched_at, limit, rng.betavariate(1.3, 3) * 0.97)
         life.sign(max(t, life.last_at + timedelta(seconds=30)))
 
-    def _reply_time(self, life: OrderLife, q: float) -> datetime:
+    def _reply_time(self, life: SimulatedOrder, q: float) -> datetime:
         rng, st = self.rng, life.st
         d = st.deadlines
         r = rng.random()
@@ -243,7 +244,7 @@ class Scenario:
             t = self.work(start, hours * rng.betavariate(2, 2.2) * 0.97) if hours > 0 else start
         return self._after(life, t, 10, 90)
 
-    def _callback(self, life: OrderLife, q: float, after: bool) -> bool:
+    def _callback(self, life: SimulatedOrder, q: float, after: bool) -> bool:
         """Rate the reply; True when the order was reopened (重办) and goes round again."""
         rng, t = self.rng, life.last_at
         if rng.random() > 0.88:  # unrated: perhaps a call nobody answered; the answer window then lapses
