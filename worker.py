@@ -102,7 +102,8 @@ async def _ensure_schedules(client: Client, settings: Settings) -> None:
         if await ensure_routing_retrain_schedule(client, settings.task_queue):
             log.info("weekly routing retrain scheduled on task queue %r", settings.task_queue)
     except Exception as exc:  # never keep the worker from starting over it
-        log.warning("routing retrain schedule not ensured: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        log.warning("routing retrain schedule not ensured: %s",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
 def _warn_calendar(db: Database) -> None:

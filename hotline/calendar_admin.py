@@ -341,7 +341,8 @@ def coming_year_status(db: Database, now: datetime, tz: str = CALENDAR_TZ) -> Ca
         return CalendarStatus(
             today.year, False, this.source, "calendar_year_unconfirmed",
             f"{today.year}年的节假日安排尚未录入：工作日按周一至周五并扣除法定节假日推算，所有期限均为暂定。"
-            f"请尽快录入国务院办公厅的放假安排通知（starter.py calendar import 或 POST /api/v1/calendar/{today.year}）。")
+            f"请尽快录入国务院办公厅的放假安排通知"
+            f"（starter.py calendar import 或 POST /api/v1/calendar/{today.year}）。")
     nxt = year_status(db, today.year + 1)
     if not nxt.confirmed and (today.month, today.day) >= WARN_FROM:
         days_left = (date(today.year + 1, 1, 1) - today).days

@@ -124,7 +124,8 @@ def _tell_running_orders(db, year: int, notice: str, by: str) -> None:
         print(f"warning: the schedule is stored, but running orders were not told ({type(exc).__name__}); "
               "run the import again once Temporal is reachable", file=sys.stderr)
         return
-    print(f"{told} open order(s) told to recompute their deadlines" + (f"; {len(failed)} not reached" if failed else ""))
+    print(f"{told} open order(s) told to recompute their deadlines"
+          + (f"; {len(failed)} not reached" if failed else ""))
 
 
 def cmd_show(args: argparse.Namespace) -> None:

@@ -45,7 +45,8 @@ def cmd_user(args) -> None:
             print(f"new password of {args.login} (shown once): {password}")
         else:
             for account, disabled in list_accounts(db):
-                print(f"{account.login:<20} {account.name:<12} {account.role:<20} {'disabled' if disabled else 'active'}")
+                state = "disabled" if disabled else "active"
+                print(f"{account.login:<20} {account.name:<12} {account.role:<20} {state}")
     except AccountError as exc:
         raise UserCliError(str(exc)) from None
 
@@ -54,7 +55,8 @@ def add_commands(sub) -> None:
     u = sub.add_parser("user", help="staff accounts of the web console")
     u.set_defaults(handler=cmd_user)
     us = u.add_subparsers(dest="user_cmd", required=True)
-    c = us.add_parser("create", help="a clerk (--unit ZJJ), an operator (--role intake) or the hotline office (--role admin)")
+    c = us.add_parser("create", help="a clerk (--unit ZJJ), an operator (--role intake) "
+                                     "or the hotline office (--role admin)")
     c.add_argument("--name", required=True, help="the person's name, e.g. 李明")
     c.add_argument("--unit", help="unit code of a department clerk (HOTLINE: the hotline office)")
     c.add_argument("--role", choices=["intake", "admin"])

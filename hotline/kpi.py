@@ -199,7 +199,7 @@ class Tally:
 
 def _jobs(p: Period, clock: WorkClock) -> list:
     """The queries of one period, each `session -> [(unit, {field: value})]`, one index range each."""
-    D, R, C, E, O, M = DispatchRow, ReturnRequestRow, CallbackRow, SupervisionEventRow, OrderRow, MergedRequestRow
+    D, R, C, E, Ord, M = DispatchRow, ReturnRequestRow, CallbackRow, SupervisionEventRow, OrderRow, MergedRequestRow
     good = C.satisfaction.in_(("satisfied", "basically_satisfied"))
 
     def dispatches(s):
@@ -228,13 +228,13 @@ def _jobs(p: Period, clock: WorkClock) -> list:
 
     def orders(s):
         return [(u, {"orders": n}) for u, n in s.execute(
-            select(O.owner, func.count()).where(in_period(O.created_at, p)).group_by(O.owner))]
+            select(Ord.owner, func.count()).where(in_period(Ord.created_at, p)).group_by(Ord.owner))]
 
     def merged(s):
         # per the parent's owner: the unit handling the matter answers every petitioner of it
         return [(u, {"merged_requests": n}) for u, n in s.execute(
-            select(O.owner, func.count()).select_from(M).join(O, O.order_no == M.parent_order_no)
-            .where(in_period(M.merged_at, p), M.unmerged_at.is_(None)).group_by(O.owner))]
+            select(Ord.owner, func.count()).select_from(M).join(Ord, Ord.order_no == M.parent_order_no)
+            .where(in_period(M.merged_at, p), M.unmerged_at.is_(None)).group_by(Ord.owner))]
 
     return [lambda s: clock.replies(s, p), callbacks, dispatches, returns, invalid, ledger, orders, merged]
 

@@ -83,19 +83,19 @@ class WorkClock:
         return sum(terms[1:], terms[0])
 
     def replies(self, s, p, order_by_order: bool = False, lookup: str = "array") -> list[tuple[str, dict]]:
-        O = OrderRow
+        Ord = OrderRow
         offset = None if order_by_order else self._offset(p)
         if offset is None:
             counts = {u: (n, k) for u, n, k in s.execute(
-                select(O.owner, func.count(), count_if(O.replied_on_time.is_(True)))
-                .where(in_period(O.replied_at, p)).group_by(O.owner))}
-            measured = self._row_by_row(s, (in_period(O.replied_at, p), O.dispatched_at.is_not(None)))
+                select(Ord.owner, func.count(), count_if(Ord.replied_on_time.is_(True)))
+                .where(in_period(Ord.replied_at, p)).group_by(Ord.owner))}
+            measured = self._row_by_row(s, (in_period(Ord.replied_at, p), Ord.dispatched_at.is_not(None)))
             return [(u, {"replied": n, "replied_on_time": k, "handled": measured.get(u, (0, 0.0))[0],
                          "handling_seconds": measured.get(u, (0, 0.0))[1]}) for u, (n, k) in counts.items()]
         # The day table spans the replies actually there (index endpoints: two quick lookups), so
         # a period of decades with two years of data costs what those two years cost.
-        lo, hi = s.execute(select(func.min(O.replied_at), func.max(O.replied_at))
-                           .where(in_period(O.replied_at, p))).one()
+        lo, hi = s.execute(select(func.min(Ord.replied_at), func.max(Ord.replied_at))
+                           .where(in_period(Ord.replied_at, p))).one()
         if lo is None:
             return []
         day_of = lambda t: (int(_aware(t).timestamp()) + offset) // 86400  # noqa: E731  (local day number)
@@ -108,8 +108,8 @@ class WorkClock:
         # Epochs once per order, then day and second of day, each in a subquery that OFFSET 0 keeps
         # PostgreSQL from folding into the next (which would repeat the work for every use, and
         # hide the join keys from its estimates).
-        e = (select(O.owner.label("owner"), O.replied_on_time.label("ok"), local(O.replied_at).label("r"),
-                    local(O.dispatched_at).label("d")).where(in_period(O.replied_at, p)).offset(0).subquery("e"))
+        e = (select(Ord.owner.label("owner"), Ord.replied_on_time.label("ok"), local(Ord.replied_at).label("r"),
+                    local(Ord.dispatched_at).label("d")).where(in_period(Ord.replied_at, p)).offset(0).subquery("e"))
         day = _lit(86400)
         o = select(e.c.owner, e.c.ok, (e.c.r // day).label("rd"), (e.c.r % day).label("rs"),
                    (e.c.d // day).label("dd"), (e.c.d % day).label("ds")).offset(0).subquery("o")
@@ -138,7 +138,7 @@ class WorkClock:
             out[u] = {"replied": n, "replied_on_time": k, "handled": h, "handling_seconds": float(w or 0)}
             missing += dispatched - h
         if missing:  # dispatched before the day table starts: measure those orders one by one
-            early = (in_period(O.replied_at, p), O.dispatched_at < _utc_day(first, offset))
+            early = (in_period(Ord.replied_at, p), Ord.dispatched_at < _utc_day(first, offset))
             for u, (n, secs) in self._row_by_row(s, early).items():
                 out[u]["handled"] += n
                 out[u]["handling_seconds"] += secs

@@ -154,8 +154,8 @@ def mask_text(text: str | None, name: str = "", phone: str = "") -> str | None:
             forms = {digits, _mobile(digits) or digits}
             if digits[0] == "0" and 10 <= len(digits) <= 12:  # a landline, also without its area code
                 forms |= {d for d in (digits[3:], digits[4:]) if len(d) >= 7}
-            own = re.compile(r"(?<![0-9])(?:" + "|".join((_SEP + "?").join(d) for d in sorted(forms, key=len, reverse=True))
-                             + r")(?![0-9])")
+            longest_first = sorted(forms, key=len, reverse=True)
+            own = re.compile(r"(?<![0-9])(?:" + "|".join((_SEP + "?").join(d) for d in longest_first) + r")(?![0-9])")
             text, folded = _sub(own, mask_phone(digits), text, folded)
     text, folded = _sub(_EMAIL, _mask_email, text, folded)
     text, folded = _sub(_NUMBER_RUN, _mask_run, text, folded)

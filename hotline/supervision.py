@@ -117,7 +117,8 @@ def _referral_step(ledger: Ledger, at: datetime, policy: Policy) -> list[LedgerE
         ledger.referral = Referral(key=f"{ledger.unit}:{ledger.year}:referral", at=at,
                                    criticisms=[c.key for c in ledger.criticisms])
         return [LedgerEvent(key=ledger.referral.key, unit=ledger.unit, year=ledger.year, kind="referral", at=at,
-                            title=f"移送市纪委监委: {ledger.unit} ({len(ledger.criticisms)} criticisms in {ledger.year})",
+                            title=f"移送市纪委监委: {ledger.unit} "
+                                  f"({len(ledger.criticisms)} criticisms in {ledger.year})",
                             detail=dossier, send_to=["DISCIPLINE", "LEADERSHIP", ledger.unit])]
     # One referral per unit per year: later criticisms are appended to its dossier.
     ledger.referral.appended.append(latest.key)

@@ -68,7 +68,8 @@ class DepartmentSupervisionWorkflow:
             new_year = next_year_start(self.ledger.year, tz)
             wait = max((new_year - workflow.now()).total_seconds(), 0)
             try:
-                await workflow.wait_condition(lambda: bool(self.queue) or workflow.info().is_continue_as_new_suggested(),
+                await workflow.wait_condition(lambda: bool(self.queue)
+                                              or workflow.info().is_continue_as_new_suggested(),
                                               timeout=timedelta(seconds=wait) if wait else 0.001,
                                               timeout_summary=f"new year {self.ledger.year + 1}: ledger starts at zero")
             except TimeoutError:

@@ -58,7 +58,8 @@ async def office(request: Request) -> Response:
     who = _admin(request)
     if not isinstance(who, web.Viewer):
         return who
-    return web.page(request, "office.html", who=who, counts=_queues(request.app.state.db), units=_units(request.app.state.db))
+    db = request.app.state.db
+    return web.page(request, "office.html", who=who, counts=_queues(db), units=_units(db))
 
 
 @router.get("/returns")
