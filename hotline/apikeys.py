@@ -34,7 +34,7 @@ class Principal:
         """The typed actor of actions taken with this key: its unit, or the named admin. Intake
         keys take no actions on orders."""
         if self.role == "department":
-            return Actor.of_unit(self.unit)
+            return Actor.of_unit(self.unit or "")  # a department key without its unit is refused as malformed
         if self.role == "admin":
             return Actor.of_admin(self.label or str(self.key_id))
         return None

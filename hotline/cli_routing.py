@@ -14,16 +14,17 @@ def add_commands(sub) -> None:
 def cmd_routing(args) -> None:
     if args.routing_cmd == "schedule":
         return _schedule()
-    from starter import _catalogue, _db
     from hotline.routing_learning import corrections, retrain
     from hotline.routing_store import ModelStore
+    from hotline.units import catalogue_in_force
+    from starter import _db
 
     db, store = _db(), ModelStore()
     if args.routing_cmd == "status":
         print(f"model: {store.current_version() or 'none (trained at first use)'}  dir: {store.dir}")
         print(f"corrections recorded: {len(corrections(db))}")
         return
-    rep = retrain(db, store, _catalogue(db))
+    rep = retrain(db, store, catalogue_in_force(db))
     print(f"corrections: {rep['corrections']} ({rep['harvested']} new from reviewed returns), "
           f"{rep['gate_corrections']} held back for the comparison; trained on {rep['trained_on']}")
     print(f"{'':8}{'held-out top-1':>16}{'top-3':>8}{'corrections top-1':>20}{'top-3':>8}")
