@@ -73,7 +73,7 @@ def main() -> int:
     print(f"fit on {len(fit)} rows, validation slice {len(val)} rows")
     results = []
     for combo in itertools.product(*GRID.values()):
-        params = dict(zip(GRID, combo))
+        params = dict(zip(GRID, combo, strict=True))
         results.append((params, objective(router, cached, params)))
     best = max(s["mix_top1"] for _, s in results)
     ok = [x for x in results if x[1]["mix_top1"] >= best - TOP1_SLACK]
