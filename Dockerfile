@@ -35,12 +35,13 @@ RUN groupadd --system --gid 10001 hotline \
     && useradd --system --uid 10001 --gid hotline --home-dir /app --shell /usr/sbin/nologin hotline
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-# The entry scripts beside the installed packages so `python worker.py` and
-# `python starter.py ...` work from the working directory; healthcheck.py for compose.
-COPY --chown=hotline:hotline worker.py starter.py ./
+# The entry scripts beside the installed packages so `python worker.py`,
+# `python starter.py ...` and `uvicorn gateway:app` work from the working directory;
+# healthcheck.py for compose.
+COPY --chown=hotline:hotline worker.py starter.py gateway.py ./
 COPY --chown=hotline:hotline deploy/healthcheck.py ./healthcheck.py
 RUN mkdir -p /app/var && chown hotline:hotline /app/var
 USER hotline:hotline
 EXPOSE 8000
 # The gateway; compose runs the worker and the migration job from the same image.
-CMD ["uvicorn", "hotline.api.app:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "gateway:app", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,9 +1,49 @@
-"""ASGI entry point of the HTTP gateway: `uvicorn gateway:app` (the same app as
-`hotline.api.app:app`, wired to the database, Temporal and the catalogue in the database)."""
+"""ASGI entry point of the HTTP gateway: `uvicorn gateway:app`.
+
+The production composition: `hotline.api.app.create_app` wired to the database from
+DATABASE_URL, the Temporal client (pydantic converter, payloads sealed by the codec) through
+`TemporalEngine`, and the router over the unit catalogue in the database. It lives here, at the
+top, so the API package never imports the workflows.
+"""
 from __future__ import annotations
 
-from hotline.api.app import production_app
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+
+from hotline.api import observability
+from hotline.api.app import create_app
+from hotline.commits import confirm
 from hotline.masking import configure_logging
+from hotline.policy import load_policy
+from hotline.routing_store import make_router
+from hotline.settings import load_codec_keys, load_settings
+from hotline.store import Database
+from workflows.codec import EncryptionCodec
+from workflows.connect import connect
+from workflows.engine import TemporalEngine
+
+
+def production_app() -> FastAPI:
+    """The gateway wired to its real dependencies (connected when the app starts)."""
+    settings = load_settings()
+    keys = load_codec_keys()
+    db = Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        client = await connect(settings, keys)
+        app.state.engine = TemporalEngine(client, settings.task_queue, load_policy(settings.policy),
+                                          confirm=partial(confirm, db))  # an answer's writes stand
+        app.state.router = make_router(db)  # evidence + routing model (issue 19)
+        yield
+        db.dispose()
+
+    app = create_app(db, None, None, lifespan=lifespan, codec=EncryptionCodec(keys), ui_origins=settings.ui_origins)
+    observability.production(app)  # JSON logs; tracing when OTEL_* is set
+    return app
+
 
 configure_logging()  # every line masked: phone numbers, ID numbers, e-mail addresses
 app = production_app()

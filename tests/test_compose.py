@@ -321,7 +321,7 @@ def test_worker_gets_time_to_drain(services):
 def test_gateway_command_and_port(services):
     gw = services["gateway"]
     argv = as_argv(gw["command"])
-    assert argv[:2] == ["uvicorn", "hotline.api.app:app"], argv
+    assert argv[:2] == ["uvicorn", "gateway:app"], argv
     assert argv[argv.index("--host") + 1] == "0.0.0.0"
     assert argv[argv.index("--port") + 1] == "8000"
     assert any(str(p).endswith(":8000") for p in gw.get("ports", [])), gw.get("ports")

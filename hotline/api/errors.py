@@ -1,7 +1,8 @@
 """Errors as {"error": {"code", "message"}} with the right status, never a stack trace.
 
 Under /open311/ errors take the GeoReport v2 shape instead: [{"code", "description"}] (JSON or
-XML after the path's format suffix).
+XML after the path's format suffix, hotline/api/open311/render.py, which imports nothing else of
+the API: the routes import this module).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hotline.api.open311.render import render
 
 log = logging.getLogger("hotline.api")
 
@@ -95,7 +98,6 @@ def error_response(path: str, status: int, message: str, headers: dict[str, str]
                    code: str | None = None, details: list[str] | None = None) -> Response:
     """The error in the shape the path speaks: GeoReport's under /open311/, ours elsewhere."""
     if path.startswith(OPEN311_PREFIX):
-        from hotline.api.open311 import render  # the format (json/xml) follows the path's suffix
         resp = render(path, [{"code": status, "description": message}], status, root="errors")
         resp.headers.update(headers or {})
         return resp

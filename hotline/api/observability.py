@@ -12,6 +12,7 @@ path: an order number in a label would make one series per order.
 from __future__ import annotations
 
 import time
+from typing import Iterator
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -24,10 +25,21 @@ from hotline.store import Database
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
+def _routes(routes) -> Iterator:
+    """Every route, also those of routers included as a whole (newer FastAPI keeps an included
+    router as one entry holding the original; no router here is included with a prefix)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes)
+        else:
+            yield route
+
+
 def route_template(app: FastAPI, scope) -> str:
     """The template of the route that answers `scope`; "unmatched" for any other path."""
     partial = None
-    for route in app.router.routes:
+    for route in _routes(app.router.routes):
         match, _ = route.matches(scope)
         if match == Match.FULL:
             return getattr(route, "path", "unmatched")

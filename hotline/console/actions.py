@@ -2,7 +2,7 @@
 
 Which forms a page shows comes from the transition table (hotline/transitions.py) for the
 viewer's role and the order's stage; the workflow's validator still has the last word. A form
-becomes the very body model the JSON API takes (hotline.api.app.ACTION_BODIES), so the console
+becomes the very body model the JSON API takes (hotline.api.routes.actions.ACTION_BODIES), so the console
 cannot send anything the API would not.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel, ValidationError
 
 from hotline import transitions
-from hotline.api.app import ACTION_BODIES
+from hotline.api.routes.actions import ACTION_BODIES
 from hotline.apikeys import Principal
 from hotline.console.web import TZ
 from hotline.masking import mask_name

@@ -17,9 +17,10 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from hotline import transitions
-from hotline.api.app import _engine, _router, view
+from hotline.api.deps import get_engine, get_router
 from hotline.api.errors import ApiError
-from hotline.api.merge_routes import REFUSALS, _refused
+from hotline.api.routes.merges import REFUSALS, refused
+from hotline.api.visibility import view
 from hotline.console import web
 from hotline.intake import IdempotencyConflict, scoped_key
 from hotline.merging import merge_request
@@ -86,7 +87,7 @@ def _invalid(exc: ValidationError) -> str:
 
 async def _duplicates(request: Request, req: IntakeRequest, exclude: set[str]) -> list:
     from hotline.duplicates import for_request  # open orders that may be the same matter (issue 18)
-    return await asyncio.to_thread(for_request, request.app.state.db, _router(request), req, exclude)
+    return await asyncio.to_thread(for_request, request.app.state.db, get_router(request), req, exclude)
 
 
 @router.post("/intake/check")
@@ -127,11 +128,11 @@ async def merge(request: Request) -> Response:
         if not ORDER_NO.match(parent) or await asyncio.to_thread(load_order, db, parent) is None:
             return _form_page(request, who, 404, f"工单 {parent or '（未选择）'} 不存在，未并单。", f, dups)
         key = scoped_key(f"console{who.account.id}", f.get("form_key") or None)
-        ans = await merge_request(db, _engine(request), parent, req, who.principal.actor, key, note)
+        ans = await merge_request(db, get_engine(request), parent, req, who.principal.actor, key, note)
     except ValidationError as exc:
         return _form_page(request, who, 422, _invalid(exc), f, dups)
     except REFUSALS as exc:  # the API's answer to the same refusal: 409, 422, 403 or 404
-        err = _refused(exc)
+        err = refused(exc)
         return _form_page(request, who, err.status, f"未能并入工单 {parent}：{err.message}", f, dups)
     except ApiError as exc:
         return _form_page(request, who, exc.status, exc.message, f, dups)
@@ -148,7 +149,7 @@ async def intake(request: Request) -> Response:
     try:
         req = _request(f)
         key = scoped_key(f"console{who.account.id}", f.get("form_key") or None)
-        st = await intake_order(request.app.state.db, _engine(request), _router(request), req, key)
+        st = await intake_order(request.app.state.db, get_engine(request), get_router(request), req, key)
     except ValidationError as exc:
         return _form_page(request, who, 422, _invalid(exc), f)
     except (IntakeError, IdempotencyConflict) as exc:

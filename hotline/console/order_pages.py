@@ -14,9 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import String, cast, func, select
 
-from hotline.api.app import UNIT_CODE, _engine, _router, view
+from hotline.api.deps import get_engine, get_router
 from hotline.api.errors import ApiError
-from hotline.api.merge_routes import REFUSALS, _refused
+from hotline.api.params import UNIT_CODE
+from hotline.api.routes.merges import REFUSALS, refused
+from hotline.api.visibility import view
 from hotline.console import web
 from hotline.console.actions import MAX_CO_HANDLERS, FormError, allowed, body_from_form, callback_targets
 from hotline.merging import unmerge_request
@@ -179,10 +181,10 @@ async def unmerge(request: Request, order_no: str, request_no: str) -> Response:
     if owner is not None and not re.fullmatch(UNIT_CODE, owner):
         return render_order(request, who, st, 422, "unmerge", f"承办单位: {owner} 不是单位代码", data)
     try:
-        new = await unmerge_request(request.app.state.db, _engine(request), _router(request), order_no, request_no,
-                                    who.principal.actor, reason, owner)
+        new = await unmerge_request(request.app.state.db, get_engine(request), get_router(request), order_no,
+                                    request_no, who.principal.actor, reason, owner)
     except REFUSALS as exc:
-        err = _refused(exc)
+        err = refused(exc)
         current = load_order(request.app.state.db, order_no) or st
         return render_order(request, who, current, err.status, "unmerge", err.message, data)
     except ApiError as exc:

@@ -1,7 +1,7 @@
 """The citizens' progress page (自助查询, issue 18): /console/track, no sign-in.
 
 The same lookup, limits and one-answer-for-every-wrong-try as POST /api/v1/track
-(hotline/api/track_routes.py), as a plain form a citizen can use from a phone's browser. A
+(hotline/api/routes/track.py), as a plain form a citizen can use from a phone's browser. A
 merged request's number (并单) shows the progress of the order it joined, saying so.
 """
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """GET /api/v1/kpi (SPEC §7, §8): the hotline's numbers for any period and unit, year on year.
 
-The lead mounts it with `app.include_router(kpi_routes.router)` in `create_app`. The answer is
-the same report the CLI and the HTML briefing show: every KPI with last year's value and the
-change, the per-unit ranking and the monthly invalid returns.
+The answer is the same report the CLI and the HTML briefing show: every KPI with last year's
+value and the change, the per-unit ranking and the monthly invalid returns.
 """
 from __future__ import annotations
 

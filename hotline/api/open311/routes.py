@@ -1,4 +1,4 @@
-"""Open311 GeoReport v2 at /open311/v2/ (SPEC §8), JSON or XML after the path's suffix.
+"""Open311 GeoReport v2 endpoints at /open311/v2/ (SPEC §8), JSON or XML after the path's suffix.
 
 Services come from the unit catalogue: one per responsibility matter (`<UNIT>-<nn>`, e.g.
 `SWJ-01`, grouped by unit) plus `GENERAL` for anything else (routing decides). A request posted
@@ -10,26 +10,33 @@ from __future__ import annotations
 
 import json
 import re
-import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from hotline.api.auth import KEY_HEADER, authenticate
-from hotline.bounds import year_problem
 from hotline.api.errors import Open311Error, describe
-from hotline.api.open311_models import (
-    CATEGORY_NAMES, CreatedRequest, Discovery, PostForm, Service, ServiceDefinition, ServiceRequest, services_of,
+from hotline.api.open311.models import (
+    CATEGORY_NAMES,
+    CreatedRequest,
+    Discovery,
+    PostForm,
+    Service,
+    ServiceDefinition,
+    ServiceRequest,
+    services_of,
 )
-from hotline.models import IntakeRequest, OrderState, Stage
-from hotline.masking import mask_text
+from hotline.api.open311.render import render
+from hotline.bounds import year_problem
 from hotline.intake import IdempotencyConflict, scoped_key
+from hotline.masking import mask_text
+from hotline.models import IntakeRequest, OrderState, Stage
 from hotline.orders import IntakeError, intake_order
 from hotline.store.tables import OrderRow, UnitRow
 
@@ -42,36 +49,7 @@ Fmt = Literal["json", "xml"]
 FMT = Path(description="response format: json or xml")
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
-# ---------------------------------------------------------------- rendering
-
-_ITEM = {"services": "service", "service_requests": "request", "attributes": "attribute", "values": "value",
-         "endpoints": "endpoint", "formats": "format", "errors": "error"}
-
-
-_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 cannot carry
-
-
-def _xml(tag: str, value: Any, parent: ET.Element | None = None) -> ET.Element:
-    el = ET.Element(tag) if parent is None else ET.SubElement(parent, tag)
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _xml(k, v, el)
-    elif isinstance(value, list):
-        for v in value:
-            _xml(_ITEM.get(tag, "item"), v, el)
-    elif isinstance(value, bool):
-        el.text = "true" if value else "false"
-    elif value is not None:
-        el.text = _NOT_XML.sub("", str(value))
-    return el
-
-
-def render(path: str, data: Any, status: int = 200, root: str = "service_requests") -> Response:
-    if path.endswith(".xml"):
-        body = ET.tostring(_xml(root, data), encoding="unicode")
-        return Response('<?xml version="1.0" encoding="utf-8"?>' + body, status_code=status,
-                        media_type="text/xml; charset=utf-8")
-    return JSONResponse(data, status_code=status)
+# ---------------------------------------------------------------- rendering (render.py: JSON or XML)
 
 
 def _out(request: Request, data: Any, root: str, status: int = 200) -> Response:

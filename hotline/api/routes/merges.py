@@ -1,5 +1,6 @@
 """并单 over HTTP: merge a new request into an open order, list an order's merged requests, and
-undo a wrong merge. The operations themselves are hotline/merging.py (shared with the CLI)."""
+undo a wrong merge. The operations themselves are hotline/merging.py (shared with the CLI and
+the web console, which answers refusals through `refused` too)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,9 +9,11 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from hotline import merges
-from hotline.api.app import NO, UNIT_CODE, _engine, _router, read_order, view
 from hotline.api.auth import require
+from hotline.api.deps import get_engine, get_router
 from hotline.api.errors import ApiError, reject_nul
+from hotline.api.params import UNIT_CODE, OrderNo
+from hotline.api.visibility import read_order, view
 from hotline.apikeys import Principal
 from hotline.engine import ActionRefused, OrderNotFound
 from hotline.intake import IdempotencyConflict, scoped_key
@@ -49,7 +52,7 @@ class MergedRequestOut(BaseModel):
     unmerged_at: str | None = None
 
 
-def _refused(exc: Exception) -> ApiError:
+def refused(exc: Exception) -> ApiError:
     if isinstance(exc, ActionRefused):
         return ApiError(403 if exc.kind == "Forbidden" else 409, exc.message)
     if isinstance(exc, OrderNotFound):
@@ -64,7 +67,7 @@ def _refused(exc: Exception) -> ApiError:
              description="The request is recorded with its own number and petitioner; the order gains a "
                          "co-petitioner, its owner is told, no new deadline is armed. Before the order's reply "
                          "only. Same Idempotency-Key and body → the same request.")
-async def merge(request: Request, body: MergeIn, order_no: NO, p: Principal = Depends(require("intake", "admin")),
+async def merge(request: Request, body: MergeIn, order_no: OrderNo, p: Principal = Depends(require("intake", "admin")),
                 idempotency_key: str | None = Header(default=None, min_length=1, max_length=128)) -> MergeAnswer:
     reject_nul(body.model_dump(mode="json"))
     if body.channel == Channel.open311:
@@ -72,16 +75,16 @@ async def merge(request: Request, body: MergeIn, order_no: NO, p: Principal = De
     read_order(request.app.state.db, order_no)  # 404 for an unknown order
     req = IntakeRequest.model_validate(body.model_dump(exclude={"note"}))
     try:
-        ans = await merge_request(request.app.state.db, _engine(request), order_no, req, p.actor,
+        ans = await merge_request(request.app.state.db, get_engine(request), order_no, req, p.actor,
                                   scoped_key(f"key{p.key_id}", idempotency_key), body.note)
     except REFUSALS as exc:
-        raise _refused(exc) from None
+        raise refused(exc) from None
     return ans.model_copy(update={"order": view(p, ans.order)})
 
 
 @router.get("/api/v1/orders/{order_no}/merged-requests", response_model=list[MergedRequestOut],
             summary="the requests merged into this order (petitioners masked but for owner and admins)")
-async def merged(request: Request, order_no: NO, include_unmerged: bool = False,
+async def merged(request: Request, order_no: OrderNo, include_unmerged: bool = False,
                  p: Principal = Depends(require("intake", "admin", "department"))) -> list[MergedRequestOut]:
     db = request.app.state.db
     st = read_order(db, order_no)
@@ -99,12 +102,12 @@ async def merged(request: Request, order_no: NO, include_unmerged: bool = False,
 @router.post("/api/v1/orders/{order_no}/merged-requests/{request_no}/unmerge", status_code=201,
              response_model=OrderState,
              summary="undo a wrong merge: the request becomes an order of its own, with fresh deadlines")
-async def unmerge(request: Request, body: UnmergeIn, order_no: NO,
+async def unmerge(request: Request, body: UnmergeIn, order_no: OrderNo,
                   request_no: str = Path(pattern=REQUEST_NO), p: Principal = Depends(require("admin"))) -> OrderState:
     reject_nul(body.model_dump(mode="json"))
     try:
-        st = await unmerge_request(request.app.state.db, _engine(request), _router(request), order_no, request_no,
+        st = await unmerge_request(request.app.state.db, get_engine(request), get_router(request), order_no, request_no,
                                    p.actor, body.reason, body.owner)
     except REFUSALS as exc:
-        raise _refused(exc) from None
+        raise refused(exc) from None
     return view(p, st)

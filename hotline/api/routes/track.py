@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.errors import ApiError
@@ -33,14 +33,11 @@ class TrackQuery(BaseModel):
 
 
 class TrackLimits:
+    """The lookup's own buckets (per address, per order number): `app.state.track_limits`."""
+
     def __init__(self, limits: Limits) -> None:
         self.per_ip = Buckets(limits.track_per_ip) if limits.track_per_ip else None
         self.per_order = Buckets(limits.track_per_order) if limits.track_per_order else None
-
-
-def install(app: FastAPI, limits: Limits) -> None:
-    app.state.track_limits = TrackLimits(limits)
-    app.include_router(router)
 
 
 @router.post("/api/v1/track", response_model=Progress,

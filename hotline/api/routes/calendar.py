@@ -8,24 +8,34 @@
   where each comes from; `GET /api/v1/calendar/{year}/diff`: the entered schedule's diff.
 
 After a stored import, `app.state.calendar_imported` — an async callable taking the year, the
-notice and who entered it, if the application sets one — is awaited, so running orders can be told to recompute their
-deadlines; its failure is reported in `warnings` (the schedule stays stored).
+notice and who entered it, if the application sets one (`create_app` sets `rollout(app)`) — is
+awaited, so running orders can be told to recompute their deadlines; its failure is reported in
+`warnings` (the schedule stays stored).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Awaitable, Callable
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel
 
 from hotline.api.auth import principal, require
 from hotline.api.errors import ApiError, text_body
 from hotline.apikeys import Principal
 from hotline.calendar_admin import (
-    CalendarConflict, CalendarImportError, coming_year_status, diff, import_schedule, show_year, stored_schedule, year_status,
+    CalendarConflict,
+    CalendarImportError,
+    coming_year_status,
+    diff,
+    import_schedule,
+    show_year,
+    stored_schedule,
+    year_status,
 )
+from hotline.calendar_rollout import follow_calendar
 from hotline.calendar_schedule import ScheduleError, parse_schedule
 from hotline.statutory import FIRST_YEAR, LAST_YEAR
 
@@ -87,6 +97,17 @@ class StatusOut(BaseModel):
     source: str
     code: str | None = None
     message: str | None = None
+
+
+def rollout(app: FastAPI) -> Callable[[int, str, str], Awaitable[None]]:
+    """The `calendar_imported` hook: open orders recompute the deadlines the new schedule touches."""
+    async def calendar_imported(year: int, notice: str, by: str) -> None:
+        if app.state.engine is None:
+            raise RuntimeError("the workflow engine is not connected")
+        _, failed = await follow_calendar(app.state.db, app.state.engine, year, notice, by)
+        if failed:
+            raise RuntimeError(f"{len(failed)} orders were not told")
+    return calendar_imported
 
 
 def _changes(changes) -> list[ChangeOut]:

@@ -1,0 +1,50 @@
+"""The routes' dependencies, read from `request.app.state` (set once by `create_app`).
+
+`Annotated` aliases keep the signatures short: `db: DbDep`, `p: PrincipalDep`. The workflow
+engine and the routing engine are also looked up by plain functions (`get_engine`,
+`get_router`) that a route calls at the point its documented order of checks puts them: a
+gateway whose engine is not connected still answers 401, 403, 404 and 422 as usual, and only
+a request that would reach the engine gets the 503. (A dependency runs before any body or
+query validation, so it would answer 503 first.)
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from hotline.api.auth import principal
+from hotline.api.errors import ApiError
+from hotline.apikeys import Principal
+from hotline.engine import OrderEngine
+from hotline.routing import Router
+from hotline.settings import Limits
+from hotline.store import Database
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_engine(request: Request) -> OrderEngine:
+    """The order engine (Temporal in production); 503 while it is not connected."""
+    if request.app.state.engine is None:
+        raise ApiError(503, "the workflow engine is not connected")
+    return request.app.state.engine
+
+
+def get_router(request: Request) -> Router:
+    """The routing engine (ranks units for a text); 503 until the catalogue is loaded."""
+    if request.app.state.router is None:
+        raise ApiError(503, "the routing engine is not ready")
+    return request.app.state.router
+
+
+def get_limits(request: Request) -> Limits:
+    return request.app.state.limits
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+RouterDep = Annotated[Router, Depends(get_router)]
+LimitsDep = Annotated[Limits, Depends(get_limits)]
+PrincipalDep = Annotated[Principal, Depends(principal)]
