@@ -18,7 +18,6 @@ from hotline.api.errors import ApiError
 from hotline.apikeys import Principal
 from hotline.engine import OrderEngine
 from hotline.routing import Router
-from hotline.settings import Limits
 from hotline.store import Database
 
 
@@ -40,11 +39,6 @@ def get_router(request: Request) -> Router:
     return request.app.state.router
 
 
-def get_limits(request: Request) -> Limits:
-    return request.app.state.limits
-
-
 DbDep = Annotated[Database, Depends(get_db)]
 RouterDep = Annotated[Router, Depends(get_router)]
-LimitsDep = Annotated[Limits, Depends(get_limits)]
 PrincipalDep = Annotated[Principal, Depends(principal)]
