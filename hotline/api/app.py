@@ -54,7 +54,6 @@ def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
     limits = limits or load_limits()
     app.state.db, app.state.engine, app.state.router = db, engine, router
     app.state.codec, app.state.ui_origins = codec, frozenset(ui_origins)
-    app.state.limits = limits
     app.state.key_throttle = KeyThrottle(limits)
     app.state.track_limits = track.TrackLimits(limits)
     app.state.calendar_imported = calendar.rollout(app)  # open orders follow a newly entered schedule
