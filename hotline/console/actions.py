@@ -119,13 +119,13 @@ def _data(action: str, f: dict[str, str]) -> dict:
             d["new_owner"] = f["new_owner"]
         return d
     if action == "callback":
-        d = {"answered": _bool(f.get("answered"), "是否接通"),
-             "resolved": _bool(f.get("resolved"), "是否解决", optional=True)}
+        answer: dict[str, str | bool | None] = {"answered": _bool(f.get("answered"), "是否接通"),
+                                                "resolved": _bool(f.get("resolved"), "是否解决", optional=True)}
         if f.get("satisfaction"):
-            d["satisfaction"] = f["satisfaction"]
+            answer["satisfaction"] = f["satisfaction"]
         if f.get("request_no"):  # 并单: a co-petitioner's own answer; none is the order's petitioner
-            d["request_no"] = f["request_no"]
-        return d
+            answer["request_no"] = f["request_no"]
+        return answer
     if action == "flag-staff":
         return {"staff": f.get("staff", ""), "reason": f.get("reason", "")}
     raise FormError(f"unknown action {action!r}")
