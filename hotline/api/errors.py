@@ -7,7 +7,7 @@ the API: the routes import this module).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -74,11 +74,11 @@ def body(code: str, message: str, details: list[str] | None = None) -> dict:
     return {"error": err}
 
 
-def _loc(e: dict) -> str:
+def _loc(e: Mapping[str, Any]) -> str:
     return ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header", "form"))
 
 
-def describe(errors: list[dict], limit: int = 5) -> str:
+def describe(errors: Sequence[Mapping[str, Any]], limit: int = 5) -> str:
     parts = []
     for e in errors[:limit]:
         loc = _loc(e)

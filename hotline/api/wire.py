@@ -34,11 +34,11 @@ def _send_json_400_httptools(self, msg: str) -> None:
 def install() -> None:
     try:
         from uvicorn.protocols.http.h11_impl import H11Protocol
-        H11Protocol.send_400_response = _send_json_400
+        H11Protocol.send_400_response = _send_json_400  # type: ignore[method-assign]
     except ImportError:  # another server: it keeps its own answer
         pass
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-        HttpToolsProtocol.send_400_response = _send_json_400_httptools
+        HttpToolsProtocol.send_400_response = _send_json_400_httptools  # type: ignore[method-assign]
     except ImportError:  # httptools is not installed
         pass

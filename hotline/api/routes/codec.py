@@ -84,8 +84,8 @@ async def preflight(op: str, request: Request) -> Response:
 
 async def _convert(request: Request, op: str) -> Response:
     p, refused, cors = _admin(request)
-    if refused is not None:
-        return refused
+    if refused is not None or p is None:  # _admin gives a principal whenever it refuses nothing
+        return refused or _error(401, "unauthorized", "sign in at /codec/login", cors)
     codec = request.app.state.codec
     if codec is None:
         return _error(503, "unavailable", "the payload codec is not configured on this gateway", cors)
