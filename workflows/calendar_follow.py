@@ -21,4 +21,5 @@ class CalendarFollow:
     async def calendar_changed(self, change: CalendarChange) -> None:
         async with self._turn():
             waiting = {timer for timer, *_rest in TIMERS.values() if self.timers.waiting(timer)}
-            await self._drive(follow_calendar(self.c, change, waiting_deadlines(self.c, waiting)))
+            c = self._at_once()
+            await self._drive(follow_calendar(c, change, waiting_deadlines(c, waiting)))

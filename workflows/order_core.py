@@ -8,8 +8,9 @@ into activities. `WorkOrderWorkflow` (workflows/work_order.py) adds the entry po
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator, Callable, Generator
 
 from temporalio import workflow
@@ -169,10 +170,18 @@ class OrderCore:
         except rules.RuleRefused as exc:
             raise _reject(str(exc), exc.kind) from None
 
+    def _at_once(self, at: datetime | None = None) -> rules.OrderContext:
+        """The order's context with the time fixed: an action, and all it leads to (its steps,
+        notices, strikes), happens at the instant its rule begins, however long the activities
+        it waits on take; a deadline's follow-up, at the deadline, however late its timer's task
+        runs (a worker down, the order's lock held). The simulator dates them the same way."""
+        now = workflow.now() if at is None else at.astimezone(timezone.utc)
+        return dataclasses.replace(self.c, now=lambda: now)
+
     async def _perform(self, action: str, arg: Any) -> ActionAnswer:
         """An update's body: under the order's lock, checked again, the rule carried out."""
         async with self._exclusive(lambda x: self._check(action, x), arg):
-            await self._drive(rules.ACTIONS[action][1](self.c, arg))
+            await self._drive(rules.ACTIONS[action][1](self._at_once(), arg))
             return await self._answer()
 
     async def _drive(self, rule: Generator) -> Any:
@@ -185,8 +194,8 @@ class OrderCore:
                 return stop.value
             result = await self._effect(fx)
 
-    async def _follow_up(self, name: str, gen: int, args: tuple) -> None:
-        await self._drive(rules.FOLLOW_UPS[name](self.c, gen, *args))
+    async def _follow_up(self, name: str, gen: int, args: tuple, at: datetime) -> None:
+        await self._drive(rules.FOLLOW_UPS[name](self._at_once(at), gen, *args))
 
     async def _effect(self, fx: Any) -> Any:
         if isinstance(fx, rules.Step):
@@ -194,8 +203,8 @@ class OrderCore:
         elif isinstance(fx, rules.Notify):
             await self._notify(fx.notice, fx.body)
         elif isinstance(fx, rules.Arm):
-            name, args = fx.follow_up, fx.args
-            self.timers.arm(fx.timer, fx.at, fx.done, lambda gen: self._follow_up(name, gen, args), fx.summary)
+            name, args, at = fx.follow_up, fx.args, fx.at
+            self.timers.arm(fx.timer, at, fx.done, lambda gen: self._follow_up(name, gen, args, at), fx.summary)
         elif isinstance(fx, rules.Disarm):
             if fx.every:
                 self.timers.disarm_all()

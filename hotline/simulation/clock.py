@@ -15,14 +15,15 @@ from hotline.workcal import WorkCalendar
 
 
 class CalendarClock:
-    """Deadlines straight from WorkCalendar, as the compute_deadlines activity computes them."""
+    """Deadlines straight from WorkCalendar, as the compute_deadlines activity computes them
+    (in the calendar's time zone, as the activity returns them)."""
 
     def __init__(self, cal: WorkCalendar) -> None:
         self.cal = cal
 
     def fraction(self, start: datetime, limit: Duration, f: float = 1.0) -> tuple[datetime, bool]:
         d = self.cal.fraction(start, limit, f)
-        return d.at.astimezone(UTC), d.provisional
+        return d.at, d.provisional
 
     def working_seconds(self, a: datetime, b: datetime) -> float:
         return self.cal.working_seconds_between(a, b)
@@ -78,7 +79,7 @@ class FastClock:
 
     def fraction(self, start: datetime, limit: Duration, f: float = 1.0) -> tuple[datetime, bool]:
         if limit.kind == "calendar":
-            return start.astimezone(UTC) + timedelta(seconds=round(limit.seconds * f)), False
+            return (start.astimezone(UTC) + timedelta(seconds=round(limit.seconds * f))).astimezone(self.cal.tz), False
         length = self._lengths.get(limit)
         if length is None:
             length = self._lengths[limit] = self.cal.working_length(limit).total_seconds()
@@ -90,9 +91,9 @@ class FastClock:
             if k < len(self.starts) and self.starts[k] < self.hi:
                 at = self.starts[k] + w - self.cum[k]
                 guessed = self.unknown[-1] and self.unknown[self._day(at) + 1] - self.unknown[self._day(t0)]
-                return _EPOCH + at * _US, guessed > 0
+                return (_EPOCH + at * _US).astimezone(self.cal.tz), guessed > 0
         d = self.cal.fraction(start, limit, f)  # zero work or outside the range: the calendar itself
-        return d.at.astimezone(UTC), d.provisional
+        return d.at, d.provisional
 
     def working_seconds(self, a: datetime, b: datetime) -> float:
         ta, tb = _us(a), _us(b)

@@ -15,7 +15,7 @@ SY<yyyymmdd>9xxxxx (a real day's counter never gets near 900000), ledger keys st
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Callable
 
 from hotline.contracts import DeadlineValue, ReturnRecommendation, Strike
@@ -56,7 +56,7 @@ class SimulatedOrder:
         self.generations: dict[str, int] = {}
         self.strikes: list[Strike] = []
         self._limits: dict[str, Duration] = {}
-        self._recommendation: ReturnRecommendation | None = None
+        self.recommendation: ReturnRecommendation | None = None  # what the next return request is told
 
     @property
     def seq(self) -> int:
@@ -97,9 +97,9 @@ class SimulatedOrder:
         elif isinstance(fx, rules.SendStrike):
             self.strikes.append(fx.strike)
         elif isinstance(fx, rules.Recommend):
-            if self._recommendation is None:
+            if self.recommendation is None:
                 raise ValueError("a simulated return request needs the recommendation it gets")
-            return self._recommendation
+            return self.recommendation
         elif isinstance(fx, rules.Refer):
             raise ValueError("staff referrals are not simulated")
         # Notify: the notice is in the order's state; simulated history sends nothing. Publish: no engine.
@@ -127,7 +127,7 @@ class SimulatedOrder:
             del self.timers[name]
             if moot():
                 continue
-            self.now = when
+            self.now = when.astimezone(UTC)  # a follow-up happens at its deadline, as the workflow dates it
             self._run(rules.FOLLOW_UPS[follow_up](self.c, gen, *args))
 
     def at(self, t: datetime) -> datetime:
@@ -165,7 +165,7 @@ class SimulatedOrder:
             by=REVIEWER, decision=ReviewDecision.approve if approve else ReviewDecision.reject, reason="延期审核"))
 
     def return_request(self, t: datetime, claimed: str, reason: str, basis: str, recommend: str) -> None:
-        self._recommendation = ReturnRecommendation(decision=recommend, reason="权责清单比对", evidence={})
+        self.recommendation = ReturnRecommendation(decision=recommend, reason="权责清单比对", evidence={})
         self.act(t, "return-request", ReturnRequestAction(by=self.st.owner, reason=reason, claimed_unit=claimed,
                                                           basis=basis))
 
