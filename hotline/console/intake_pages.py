@@ -9,7 +9,6 @@ open orders that may be the same matter, and "并入此工单" merges the reques
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 
 from fastapi import APIRouter, Request
@@ -21,6 +20,7 @@ from hotline.api.deps import get_engine, get_router
 from hotline.api.errors import ApiError
 from hotline.api.routes.merges import REFUSALS, refused
 from hotline.api.visibility import view
+from hotline.codes import ORDER_NO_RE
 from hotline.console import web
 from hotline.intake import IdempotencyConflict, scoped_key
 from hotline.merging import merge_request
@@ -31,7 +31,6 @@ from hotline.readmodel import load_order
 router = APIRouter(prefix="/console", include_in_schema=False)
 CHANNELS = ("phone", "web", "app", "wechat")
 ROLES = ("intake", "admin")
-ORDER_NO = re.compile(r"^SY\d{8,20}$")
 MAX_NOTE = 500  # as the API's MergeIn.note
 # stages an order takes a merge in (before its reply); the workflow still has the last word
 MERGEABLE = frozenset(s.value for s in transitions.TABLE["merge"].from_stages)
@@ -125,7 +124,7 @@ async def merge(request: Request) -> Response:
             return _form_page(request, who, 422, "来源渠道: 请选择电话、网站、App 或微信", f, dups)
         if len(note) > MAX_NOTE:
             return _form_page(request, who, 422, f"并单说明: 不超过 {MAX_NOTE} 字", f, dups)
-        if not ORDER_NO.match(parent) or await asyncio.to_thread(load_order, db, parent) is None:
+        if not ORDER_NO_RE.match(parent) or await asyncio.to_thread(load_order, db, parent) is None:
             return _form_page(request, who, 404, f"工单 {parent or '（未选择）'} 不存在，未并单。", f, dups)
         key = scoped_key(f"console{who.account.id}", f.get("form_key") or None)
         ans = await merge_request(db, get_engine(request), parent, req, who.principal.actor, key, note)

@@ -19,6 +19,7 @@ from hotline.api.errors import ApiError
 from hotline.api.params import UNIT_CODE
 from hotline.api.routes.merges import REFUSALS, refused
 from hotline.api.visibility import view
+from hotline.codes import ORDER_NO_RE
 from hotline.console import web
 from hotline.console.actions import MAX_CO_HANDLERS, FormError, allowed, body_from_form, callback_targets
 from hotline.merging import unmerge_request
@@ -27,7 +28,6 @@ from hotline.readmodel import load_order
 from hotline.store.tables import OrderRow, UnitRow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-ORDER_NO = re.compile(r"^SY\d{8,20}$")
 PAGE_SIZE = 50
 # which deadline a clerk races against, by stage
 NEXT_DEADLINE = {"dispatched": "sign_by", "signed": "contact_by", "handling": "reply_by", "reopened": "reply_by",
@@ -123,7 +123,7 @@ def render_order(request: Request, who: web.Viewer, st: OrderState, status: int 
 
 
 def _load(request: Request, who: web.Viewer, order_no: str) -> OrderState | Response:
-    st = load_order(request.app.state.db, order_no) if ORDER_NO.match(order_no) else None
+    st = load_order(request.app.state.db, order_no) if ORDER_NO_RE.match(order_no) else None
     if st is None:
         return web.error_page(request, 404, f"工单 {order_no} 不存在。", who)
     if not _may_open(who, st):
@@ -198,6 +198,6 @@ async def find_order(request: Request, no: str = "") -> Response:
     if not isinstance(who, web.Viewer):
         return who
     no = no.strip().upper()
-    if not ORDER_NO.match(no):
+    if not ORDER_NO_RE.match(no):
         return web.error_page(request, 404, "请输入正确的工单编号（SY 开头）。", who)
     return web.redirect(f"/console/orders/{no}")

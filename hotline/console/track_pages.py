@@ -14,11 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from hotline.api.guard import retry_after
+from hotline.codes import ORDER_NO_RE
 from hotline.console import web
 from hotline.progress import NOT_FOUND, progress
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-_ORDER_NO = re.compile(r"^SY\d{8,20}$")
 _LAST4 = re.compile(r"^[0-9]{4}$")
 
 
@@ -37,7 +37,7 @@ async def track_form(request: Request) -> Response:
 async def track(request: Request) -> Response:
     f = await web.form(request)
     values = {"order_no": f.get("order_no", "").strip()[:40], "phone_last4": f.get("phone_last4", "").strip()[:8]}
-    if not _ORDER_NO.match(values["order_no"]) or not _LAST4.match(values["phone_last4"]):
+    if not ORDER_NO_RE.match(values["order_no"]) or not _LAST4.match(values["phone_last4"]):
         return web.page(request, "track.html", status=422, values=values,
                         error="请填写工单号（SY开头）和受理时所留手机号的后四位。")
     limits = request.app.state.track_limits

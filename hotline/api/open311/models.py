@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from hotline.codes import DISTRICTS, District
 
 
 class Service(BaseModel):
@@ -108,7 +109,7 @@ class PostForm(BaseModel):
     description: str = Field(min_length=1, max_length=4000)
     media_url: str | None = Field(default=None, max_length=1024)
     category: Literal["consultation", "help", "complaint", "report", "suggestion"] | None = _attr("attribute[category]")
-    district: Literal["YZQ", "TYQ", "JYQ", "HTQ", "YCQ"] | None = _attr("attribute[district]")
+    district: District | None = _attr("attribute[district]")
 
 
 CATEGORY_NAMES = {"consultation": "咨询", "help": "求助", "complaint": "投诉", "report": "举报", "suggestion": "建议"}
@@ -156,7 +157,7 @@ def services_of(cat) -> dict[str, Any]:
     all_["GENERAL"] = _Svc("GENERAL", "其他诉求", "其他咨询、求助、投诉、举报、建议：按权责清单和属地原则派单",
                            "综合", "其他", None, ("complaint", "consultation", "help", "report", "suggestion"))
     districts = [AttributeValue(key=d, name=(cat.district_government(d).name if cat.district_government(d) else d))
-                 for d in ("YZQ", "TYQ", "JYQ", "HTQ", "YCQ")]
+                 for d in DISTRICTS]
     out = {"all": all_, "by_matter": by_matter, "by_name": {s.service_name: s for s in all_.values() if s.unit},
            "districts": districts}
     _CACHE.clear()

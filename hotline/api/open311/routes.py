@@ -9,7 +9,6 @@ never leave through this endpoint, not even inside free text.
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -34,6 +33,7 @@ from hotline.api.open311.models import (
 )
 from hotline.api.open311.render import render
 from hotline.bounds import year_problem
+from hotline.codes import ORDER_NO_RE
 from hotline.intake import IdempotencyConflict, scoped_key
 from hotline.masking import mask_text
 from hotline.models import IntakeRequest, OrderState, Stage
@@ -283,7 +283,7 @@ async def list_requests(
     svcs = _services(request)
     q = select(OrderRow)
     if service_request_id:  # GeoReport: with ids, every other filter is ignored
-        ids = [i.strip() for i in service_request_id.split(",") if re.fullmatch(r"SY\d{8,20}", i.strip())]
+        ids = [i.strip() for i in service_request_id.split(",") if ORDER_NO_RE.fullmatch(i.strip())]
         q = q.where(OrderRow.order_no.in_(ids))
         codes, statuses = None, None
     else:
@@ -321,7 +321,7 @@ async def get_request(request: Request, service_request_id: str = Path(max_lengt
                       jurisdiction_id: str | None = Query(default=None, max_length=64)) -> Response:
     _jurisdiction(jurisdiction_id)
     row = None
-    if re.fullmatch(r"SY\d{8,20}", service_request_id):
+    if ORDER_NO_RE.fullmatch(service_request_id):
         with request.app.state.db.session() as s:
             row = s.get(OrderRow, service_request_id)
     if row is None or not row.state:

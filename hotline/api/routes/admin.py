@@ -16,6 +16,7 @@ from hotline.api.auth import principal, require
 from hotline.api.errors import ApiError, text_body
 from hotline.apikeys import Principal
 from hotline.catalogue import CatalogueError, load_catalogue
+from hotline.codes import UNIT_CODE
 from hotline.contracts import StrikeReview
 from hotline.ledger import ledger_view
 from hotline.routing import Router
@@ -24,7 +25,7 @@ from hotline.units import import_catalogue
 
 log = logging.getLogger("hotline.api")
 router = APIRouter(tags=["units"])
-CODE = Path(pattern=r"^[A-Z][A-Z0-9_]{1,15}$", description="unit code, e.g. ZJJ")
+CODE = Path(pattern=UNIT_CODE, description="unit code, e.g. ZJJ")
 MAX_CATALOGUE_BYTES = 2 * 1024 * 1024
 
 
@@ -37,7 +38,9 @@ class UnitOut(BaseModel):
     webhook: bool
 
 
-class LedgerEvent(BaseModel):
+class LedgerEventOut(BaseModel):
+    """A ledger event as the API shows it (the domain's is hotline.supervision.LedgerEvent)."""
+
     key: str
     kind: str
     at: str
@@ -48,11 +51,11 @@ class LedgerEvent(BaseModel):
 class Supervision(BaseModel):
     unit: str
     year: int
-    strikes: list[LedgerEvent]
-    criticisms: list[LedgerEvent]
-    referrals: list[LedgerEvent]
-    held: list[LedgerEvent] = Field(default=[], description="strikes on a provisional deadline, awaiting review")
-    reviews: list[LedgerEvent] = Field(default=[], description="the hotline office's confirm/void decisions")
+    strikes: list[LedgerEventOut]
+    criticisms: list[LedgerEventOut]
+    referrals: list[LedgerEventOut]
+    held: list[LedgerEventOut] = Field(default=[], description="strikes on a provisional deadline, awaiting review")
+    reviews: list[LedgerEventOut] = Field(default=[], description="the hotline office's confirm/void decisions")
     live: dict[str, Any] = {}
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.errors import ApiError
 from hotline.api.guard import retry_after
+from hotline.codes import ORDER_NO
 from hotline.progress import NOT_FOUND, Progress, progress
 from hotline.ratelimit import Buckets
 from hotline.settings import Limits
@@ -26,7 +27,7 @@ router = APIRouter(tags=["public"])
 
 class TrackQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    order_no: str = Field(pattern=r"^SY\d{8,20}$",
+    order_no: str = Field(pattern=ORDER_NO,
                           description="the number the hotline gave: an order's, or a merged request's (并单)")
     phone_last4: str = Field(pattern=r"^[0-9]{4}$",
                              description="last four digits of the phone given with that order or request")
