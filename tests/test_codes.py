@@ -142,6 +142,28 @@ def test_setup_knows_every_type_of_codes():
     assert set(codes.SEARCH_ATTRIBUTES.values()) <= set(_KINDS)
 
 
+def test_setup_registers_the_missing_attributes_of_codes_with_their_types():
+    import asyncio
+    from types import SimpleNamespace
+
+    from temporalio.api.enums.v1 import IndexedValueType
+
+    from workflows.setup import register_search_attributes
+    added: dict = {}
+
+    class Operator:
+        async def list_search_attributes(self, req):
+            return SimpleNamespace(custom_attributes={"OrderNo": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD})
+
+        async def add_search_attributes(self, req):
+            added.update(req.search_attributes)
+
+    names = asyncio.run(register_search_attributes(SimpleNamespace(operator_service=Operator()), "default"))
+    assert names == sorted(set(codes.SEARCH_ATTRIBUTES) - {"OrderNo"})
+    assert {k: IndexedValueType.Name(v).removeprefix("INDEXED_VALUE_TYPE_") for k, v in added.items()} == {
+        k: v.upper() for k, v in codes.SEARCH_ATTRIBUTES.items() if k != "OrderNo"}
+
+
 # ---------------------------------------------------------------- actions
 
 
