@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import (
@@ -45,10 +46,11 @@ def static_details(req: IntakeRequest) -> str:
 
 def start_attributes(order_no: str, req: IntakeRequest, owner: str) -> TypedSearchAttributes:
     """The order's search attributes at start (no personal data: the Temporal UI filters on them)."""
-    attrs = [SearchAttributePair(sa.ORDER_NO, order_no), SearchAttributePair(sa.OWNER, owner),
-             SearchAttributePair(sa.CATEGORY, req.category.value),
-             SearchAttributePair(sa.URGENCY, req.urgency.value), SearchAttributePair(sa.STAGE, "intake"),
-             SearchAttributePair(sa.OVERDUE, False), SearchAttributePair(sa.RETURN_COUNT, 0)]
+    attrs: list[SearchAttributePair[Any]] = [  # one type per attribute: Any for the list
+        SearchAttributePair(sa.ORDER_NO, order_no), SearchAttributePair(sa.OWNER, owner),
+        SearchAttributePair(sa.CATEGORY, req.category.value),
+        SearchAttributePair(sa.URGENCY, req.urgency.value), SearchAttributePair(sa.STAGE, "intake"),
+        SearchAttributePair(sa.OVERDUE, False), SearchAttributePair(sa.RETURN_COUNT, 0)]
     if req.location.district:
         attrs.append(SearchAttributePair(sa.DISTRICT, req.location.district))
     return TypedSearchAttributes(attrs)
