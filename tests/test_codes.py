@@ -29,7 +29,7 @@ PENDING = {
     "activities/routing_retrain.py": "catalogue in force (use hotline.units.catalogue_in_force)",
 }
 # Spelled out in another language (the compose file's YAML, a benchmark's SQL), which cannot
-# import codes.py: the compose file is checked against it above.
+# import codes.py: the compose file is checked against it below.
 SPELLED_OUT = {
     "docker-compose.yml": "search attributes (the admin tools' script reads them from the environment)",
     "bench/kpi_bench.py": "order workflow id in bulk SQL that fakes two years of orders",
