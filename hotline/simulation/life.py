@@ -55,6 +55,7 @@ class SimulatedOrder:
         self.timers: dict[str, tuple[datetime, int, Callable[[], bool], str, tuple]] = {}
         self.generations: dict[str, int] = {}
         self.strikes: list[Strike] = []
+        self.fired: list[tuple[str, int]] = []  # (timer, generation) of each follow-up run
         self._limits: dict[str, Duration] = {}
         self.recommendation: ReturnRecommendation | None = None  # what the next return request is told
 
@@ -128,6 +129,7 @@ class SimulatedOrder:
             if moot():
                 continue
             self.now = when.astimezone(UTC)  # a follow-up happens at its deadline, as the workflow dates it
+            self.fired.append((name, gen))
             self._run(rules.FOLLOW_UPS[follow_up](self.c, gen, *args))
 
     def at(self, t: datetime) -> datetime:
