@@ -84,12 +84,13 @@ async def inbox(request: Request, page: int = 1, partial: int = 0) -> Response:
     who = web.signed_in(request, "department")
     if not isinstance(who, web.Viewer):
         return who
+    unit = who.unit
+    assert unit is not None  # a department account's role names its unit (accounts.role_for)
     db = request.app.state.db
     page = max(1, min(page, 10**6))
-    total, rows = inbox_rows(db, who.unit, (page - 1) * PAGE_SIZE)
-    ctx = dict(who=who, rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
-               sections=SECTIONS, tasks=co_tasks(db, who.unit))
-    return web.page(request, "_inbox_body.html" if partial else "inbox.html", **ctx)
+    total, rows = inbox_rows(db, unit, (page - 1) * PAGE_SIZE)
+    return web.page(request, "_inbox_body.html" if partial else "inbox.html", who=who, rows=rows, total=total,
+                    page=page, pages=max(1, -(-total // PAGE_SIZE)), sections=SECTIONS, tasks=co_tasks(db, unit))
 
 
 def _may_open(who: web.Viewer, st: OrderState) -> bool:
