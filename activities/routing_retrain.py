@@ -15,13 +15,11 @@ class RoutingRetrainActivities:
 
     @activity.defn(name="retrain_routing_model")
     def retrain_routing_model(self) -> dict:
-        from hotline.catalogue import default_catalogue_path, load_catalogue
         from hotline.routing_learning import retrain
         from hotline.routing_store import ModelStore
-        from hotline.units import catalogue_from_db, units_loaded
+        from hotline.units import catalogue_in_force
 
-        catalogue = catalogue_from_db(self.db) if units_loaded(self.db) else load_catalogue(default_catalogue_path())
-        rep = retrain(self.db, self.store or ModelStore(), catalogue)
+        rep = retrain(self.db, self.store or ModelStore(), catalogue_in_force(self.db))
         activity.logger.info("routing model %s %s (was %s)", rep["new"],
                              "promoted" if rep["promoted"] else "refused", rep["old"])
         return {k: list(v) if isinstance(v, tuple) else v for k, v in rep.items()}

@@ -17,7 +17,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ("hotline", "workflows", "activities")
-ENTRY = ("workflows.work_order", "workflows.supervision")
+ENTRY = ("workflows.work_order", "workflows.supervision", "workflows.routing_retrain")
+# Workflows refer to their activities by typed method (execute_activity_method): the activity
+# modules are imported for the reference only, and their code runs on the worker, outside any
+# workflow. Their own imports are not followed either (the store, the outbox: the worker's side).
+ACTIVITIES = "activities"
 
 # attribute calls / reads that are non-deterministic or I/O, as `module.name` or `Class.name`
 FORBIDDEN_ATTRS = {
@@ -57,7 +61,7 @@ def workflow_modules() -> dict[str, Path]:
     while todo:
         name = todo.pop()
         path = _file(name)
-        if name in seen or path is None:
+        if name in seen or path is None or name.split(".")[0] == ACTIVITIES:
             continue
         seen[name] = path
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

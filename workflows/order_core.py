@@ -18,8 +18,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.deadlines import DeadlineActivities
+    from activities.notify import NotifyActivities
+    from activities.routing import RoutingActivities
+    from activities.store import StoreActivities
+    from activities.supervision import SupervisionActivities
     from hotline.contracts import (
-        ActionAnswer, ActionWrite, DeadlineRequest, DeadlineResult, NotificationRequest, ReturnRecommendation,
+        ActionAnswer, ActionWrite, DeadlineRequest, DeadlineResult, NotificationRequest,
         StepEntry, StepRecord, WorkOrderInput,
     )
     from hotline.domain import order_rules as rules
@@ -44,8 +49,9 @@ SERIAL_LOCAL = "serial-local-activities"
 # Short activities that touch only our own database or compute: local when SERIAL_LOCAL holds.
 # Anything that calls another service (strikes and staff flags signal the supervision
 # workflow) stays a regular activity with its own task and retries.
-LOCAL_ACTIVITIES = frozenset({"record_step", "notify", "compute_deadlines", "recommend_return", "sync_read_model",
-                              "record_action"})
+LOCAL_ACTIVITIES = frozenset({StoreActivities.record_step, StoreActivities.record_action, StoreActivities.sync_read_model,
+                              NotifyActivities.notify, DeadlineActivities.compute_deadlines,
+                              RoutingActivities.recommend_return})
 # Orders started from this release on write each action once: its steps, notices and read-model
 # row in one local activity (`record_action`) when the action lets go of the order, instead of
 # one local activity per step and per notice (16 on the happy path, now 8).
@@ -89,7 +95,7 @@ class OrderCore:
         """The read model's last write came from a workflow task that never committed
         (hotline/commits.py): write the order's state again, as it is. No audit step."""
         async with self._turn():
-            await self._act("sync_read_model", StepRecord(
+            await self._act(StoreActivities.sync_read_model, StepRecord(
                 seq=self.c.seq, action="sync", by="system", at=self._now(), state=self.s, wft=self._wft()),
                 "read model written again (a task had not committed)")
 
@@ -149,17 +155,18 @@ class OrderCore:
         # as the UI's event history shows it: "record contact by ZJJ; contact to petitioner"
         what = "; ".join([", ".join(f"{e.action} by {e.by}" for e in steps)] * bool(steps)
                          + [f"{n.kind} to {n.to}" for n in notices])
-        self._wrote(await self._act("record_action", ActionWrite.model_construct(
+        self._wrote(await self._act(StoreActivities.record_action, ActionWrite.model_construct(
             steps=steps, notices=notices, state=self.s, seq=self.c.seq, wft=self._wft()), f"record {what}"))
 
-    def _act(self, fn: str, arg, summary: str, result_type=None) -> Any:
+    def _act(self, fn: Callable, arg, summary: str) -> Any:
+        """An activity by its typed method (its name, argument and result types come with it)."""
         if self._serial and fn in LOCAL_ACTIVITIES:
             # No query ever reaches a worker (the namespace refuses queries, README "Known SDK
             # race"), which is what made local activities record unreplayable orders before.
-            return workflow.execute_local_activity(fn, arg, start_to_close_timeout=ACTIVITY_TIMEOUT,
-                                                   retry_policy=RETRY, summary=summary, result_type=result_type)
-        return workflow.execute_activity(fn, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
-                                         summary=summary, result_type=result_type)
+            return workflow.execute_local_activity_method(fn, arg, start_to_close_timeout=ACTIVITY_TIMEOUT,
+                                                          retry_policy=RETRY, summary=summary)
+        return workflow.execute_activity_method(fn, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+                                                summary=summary)
 
     # ------------------------------------------------------------------ the rules' effects
 
@@ -212,18 +219,18 @@ class OrderCore:
                 self.timers.disarm(timer)
         elif isinstance(fx, rules.Deadlines):
             res: DeadlineResult = await self._act(
-                "compute_deadlines", DeadlineRequest(policy=self.policy, items=fx.items,
-                                                     reload_calendar=fx.reload_calendar),
-                fx.summary, result_type=DeadlineResult)
+                DeadlineActivities.compute_deadlines, DeadlineRequest(policy=self.policy, items=fx.items,
+                                                                      reload_calendar=fx.reload_calendar),
+                fx.summary)
             return res.values
         elif isinstance(fx, rules.Recommend):
-            return await self._act("recommend_return", fx.request, fx.summary, result_type=ReturnRecommendation)
+            return await self._act(RoutingActivities.recommend_return, fx.request, fx.summary)
         elif isinstance(fx, rules.SendStrike):
             await self._write()  # what led to the strike is written first, as before ONE_WRITE
-            await self._act("send_strike", fx.strike, f"strike {fx.strike.kind} against {fx.strike.unit}")
+            await self._act(SupervisionActivities.send_strike, fx.strike, f"strike {fx.strike.kind} against {fx.strike.unit}")
         elif isinstance(fx, rules.Refer):
             await self._write()  # the step stands before the referral leaves the order
-            await self._act("flag_staff", fx.flag, f"staff referral of {fx.flag.staff}")
+            await self._act(SupervisionActivities.flag_staff, fx.flag, f"staff referral of {fx.flag.staff}")
         elif isinstance(fx, rules.Publish):
             self._publish()
         else:  # a new kind of effect that this executor does not know yet
@@ -236,7 +243,7 @@ class OrderCore:
             self._pending_steps.append(StepEntry.model_construct(seq=rec.seq, action=rec.action, by=rec.by,
                                                                  at=rec.at, detail=rec.detail))
             return
-        self._wrote(await self._act("record_step", StepRecord(seq=rec.seq, action=rec.action, by=rec.by, at=rec.at,
+        self._wrote(await self._act(StoreActivities.record_step, StepRecord(seq=rec.seq, action=rec.action, by=rec.by, at=rec.at,
                                                               detail=rec.detail, state=self.s, wft=self._wft()),
                                     f"record {rec.action} by {rec.by}"))
 
@@ -246,7 +253,7 @@ class OrderCore:
         if self._one_write:
             self._pending_notices.append(NotificationRequest(**req))
             return
-        self._wrote(await self._act("notify", NotificationRequest(
+        self._wrote(await self._act(NotifyActivities.notify, NotificationRequest(
             **req, **({"state": self.s, "seq": self.c.seq, "wft": self._wft()} if self._serial else {}),
         ), f"{notice.kind} to {notice.to}: {notice.reason}"))
 

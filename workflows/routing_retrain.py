@@ -1,7 +1,7 @@
 """The weekly routing-model retrain (issue 19): one activity, started by a Temporal Schedule.
 
 The activity does all the I/O (corpus, corrections, training, the model directory); this
-workflow only names it, so its imports stay deterministic. Retries are few: a retrain that
+workflow only refers to it (its module is passed through, never run in workflow code). Retries are few: a retrain that
 fails twice waits for next week (or `starter.py routing retrain`), the promoted model stays.
 """
 from __future__ import annotations
@@ -11,7 +11,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-RETRAIN_ACTIVITY = "retrain_routing_model"
+with workflow.unsafe.imports_passed_through():
+    from activities.routing_retrain import RoutingRetrainActivities
 SCHEDULE_ID = "routing-retrain-weekly"
 # Sunday 03:00 Sanya time: the hotline is quietest and the week's reviewed returns are in.
 SCHEDULE_CRON = "0 3 * * 0"
@@ -22,6 +23,6 @@ SCHEDULE_TIME_ZONE = "Asia/Shanghai"
 class RoutingRetrainWorkflow:
     @workflow.run
     async def run(self) -> dict:
-        return await workflow.execute_activity(
-            RETRAIN_ACTIVITY, start_to_close_timeout=timedelta(minutes=30),
+        return await workflow.execute_activity_method(
+            RoutingRetrainActivities.retrain_routing_model, start_to_close_timeout=timedelta(minutes=30),
             retry_policy=RetryPolicy(maximum_attempts=2, initial_interval=timedelta(minutes=1)))

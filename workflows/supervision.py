@@ -12,6 +12,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.supervision import SupervisionActivities
     from hotline.contracts import StaffFlag, Strike, StrikeReview
     from hotline.supervision import (
         Ledger, LedgerEvent, SupervisionInput, apply_staff_flag, apply_strike, local_year, next_year_start,
@@ -51,8 +52,9 @@ class DepartmentSupervisionWorkflow:
         return self.ledger.tallies()
 
     async def _record(self, ev: LedgerEvent) -> None:
-        await workflow.execute_activity("record_ledger_event", ev, start_to_close_timeout=ACTIVITY_TIMEOUT,
-                                        retry_policy=RETRY, summary=f"{ev.kind}: {ev.title}"[:200])
+        await workflow.execute_activity_method(SupervisionActivities.record_ledger_event, ev,
+                                               start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+                                               summary=f"{ev.kind}: {ev.title}"[:200])
 
     def _details(self) -> None:
         t = self.ledger.tallies()

@@ -13,7 +13,11 @@ ACTIONS = {"intake": "受理", "dispatch": "转办", "redispatch": "重新转办
            "extension-review": "延期审核", "return-request": "退单申请", "return-review": "退单审核",
            "reply": "答复", "callback-start": "进入回访", "callback": "回访", "reopen": "重办", "close": "办结",
            "unrated": "未评价办结", "flag-staff": "移送个人问责",
-           "merge": "并单", "unmerge": "取消并单", "petitioner-callback": "回访（诉求人）"}
+           "merge": "并单", "unmerge": "取消并单", "petitioner-callback": "回访（诉求人）",
+           # what the order does by itself when a deadline passes
+           "sign-overdue": "签收超时", "reminder": "催办", "supervision": "督办", "strike": "记录拒办",
+           "contact-overdue": "先行联系超时", "coordination-window-closed": "联办方案时限届满",
+           "co-handler-overdue": "联办超时", "callback-overdue": "回访超时", "deadlines-recomputed": "按新日历调整期限"}
 DECISIONS = {"clear_owner": "权责清单明确", "nearest_duty": "职责最相近", "district_fallback": "属地兜底",
              "approve": "同意", "reject": "驳回"}
 SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}

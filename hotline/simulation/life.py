@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Callable
 
+from hotline.codes import order_workflow_id
 from hotline.contracts import DeadlineValue, ReturnRecommendation, Strike
 from hotline.domain import order_rules as rules
 from hotline.models import (
@@ -198,7 +199,7 @@ def new_order(order_no: str, created: datetime, owner: str, category: str, urgen
     req = IntakeRequest(channel=Channel(channel), category=Category(category), urgency=Urgency(urgency), title=title,
                         description=description, petitioner=Petitioner(name=name, phone=phone),
                         location=Location(district=district))
-    return rules.new_order_state(order_no, f"order-{order_no}", req, owner, created, policy)
+    return rules.new_order_state(order_no, order_workflow_id(order_no), req, owner, created, policy)
 
 
 def replay_ledger(strikes: list[Strike], policy: Policy, sink) -> dict[str, int]:

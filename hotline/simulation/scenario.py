@@ -37,6 +37,7 @@ from sqlalchemy import create_engine, func, select
 
 from hotline.simulation.clock import FastClock
 from hotline.simulation.life import SIM_BASE, Cut, SimulatedOrder, new_order, replay_ledger
+from hotline.codes import DISTRICTS
 from hotline.policy import Duration, Policy, load_policy
 from hotline.simulation.sinks import BulkSink, ExactSink
 from hotline.store import Database
@@ -71,7 +72,7 @@ _DISTRICT_TOPICS = [("村道路灯损坏夜间无照明", "help"), ("征地补�
                     ("邻里宅基地界址纠纷", "help"), ("台风后村内积水请求排涝", "help"),
                     ("咨询农村建房报建手续", "consultation"), ("村务公开不及时", "complaint"),
                     ("建议增设社区健身设施", "suggestion")]
-TOPICS = {code: _DISTRICT_TOPICS for code in ("YZQ", "TYQ", "JYQ", "HTQ", "YCQ")} | {
+TOPICS = {code: _DISTRICT_TOPICS for code in DISTRICTS} | {
     "ZJJ": [("小区物业乱收费", "complaint"), ("工地夜间施工噪音扰民", "complaint"), ("在建工地围挡破损有安全隐患", "report"),
             ("咨询住房公积金提取", "consultation"), ("商品房延期交房", "complaint"), ("电梯长期故障无人维修", "help")],
     "JTJ": [("出租车拒载绕路", "complaint"), ("公交线路班次太少", "suggestion"), ("网约车乘客遗失物品", "help"),
@@ -98,7 +99,6 @@ TOPICS = {code: _DISTRICT_TOPICS for code in ("YZQ", "TYQ", "JYQ", "HTQ", "YCQ")
     "GDJ": [("小区频繁停电", "complaint"), ("台风后停电未恢复", "help"), ("咨询电费缴纳", "consultation")],
     "JTTZ": [("在建项目施工堵塞排水沟", "complaint"), ("项目施工扬尘", "complaint"), ("施工车辆损坏道路", "complaint")],
 }
-DISTRICTS = ["YZQ", "TYQ", "JYQ", "HTQ", "YCQ"]
 SURNAMES = "王李张刘陈杨黄赵吴周符林吉邢羊麦"
 
 

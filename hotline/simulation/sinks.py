@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import insert
 
 from hotline.contracts import StepEntry
+from hotline.domain.order_rules.kinds import StepKind
 from hotline.ledger import record_event
 from hotline.models import OrderState
 from hotline.policy import Policy
@@ -82,27 +83,27 @@ class BulkSink:
         no = st.order_no
         self.rows[ActionRow].append({"order_no": no, "seq": seq, "action": action, "actor": by, "at": at,
                                      "detail": detail, "wft": None, "confirmed": True})
-        if action in ("dispatch", "redispatch"):
+        if action in (StepKind.DISPATCH, StepKind.REDISPATCH):
             self._dispatch = {"order_no": no, "seq": seq, "unit_code": st.owner, "dispatched_at": at,
                               "sign_by": st.deadlines.sign_by, "signed_at": None, "signed_on_time": None}
             self.rows[DispatchRow].append(self._dispatch)
-        elif action == "sign" and self._dispatch is not None:
+        elif action == StepKind.SIGN and self._dispatch is not None:
             sign_by = self._dispatch["sign_by"]
             self._dispatch.update(signed_at=at, signed_on_time=bool(sign_by is None or at <= sign_by))
-        elif action == "return-request":
+        elif action == StepKind.RETURN_REQUEST:
             self._return = {"order_no": no, "seq": seq, "unit_code": by, "claimed_unit": detail["claimed_unit"],
                             "reason": detail["reason"], "basis": detail["basis"], "requested_at": at,
                             "recommendation": detail.get("recommendation") or {}, "decision": None,
                             "reviewer": None, "review_reason": None, "reviewed_at": None}
             self.rows[ReturnRequestRow].append(self._return)
-        elif action == "return-review" and self._return is not None:
+        elif action == StepKind.RETURN_REVIEW and self._return is not None:
             self._return.update(decision=detail["decision"], reviewer=by, review_reason=detail.get("reason"),
                                 reviewed_at=at)
-        elif action in ("callback", "unrated"):
+        elif action in (StepKind.CALLBACK, StepKind.UNRATED):
             self.rows[CallbackRow].append({
                 "order_no": no, "seq": seq, "unit_code": st.owner, "at": at, "answered": bool(detail.get("answered")),
                 "resolved": detail.get("resolved"), "satisfaction": detail.get("satisfaction"),
-                "unrated": action == "unrated"})
+                "unrated": action == StepKind.UNRATED})
 
     def action_done(self, st: OrderState) -> None:
         pass

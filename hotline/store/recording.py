@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, or_, select
 
+from hotline.domain.order_rules.kinds import StepKind
 from hotline.models import OrderState
 from hotline.store.tables import ActionRow, CallbackRow, DispatchRow, OrderRow, ReturnRequestRow
 
@@ -100,19 +101,19 @@ def write_order(s, st: OrderState, seq: int, w: int | None, token: str | None) -
 def kpi_rows(s, rec, st: OrderState) -> None:
     """KPI rows of step `rec` (a StepRecord or StepEntry) of the order in state `st`."""
     d = rec.detail
-    if rec.action in ("dispatch", "redispatch"):
+    if rec.action in (StepKind.DISPATCH, StepKind.REDISPATCH):
         s.execute(_ADD_DISPATCH, {"order_no": st.order_no, "seq": rec.seq, "unit_code": st.owner,
                                   "dispatched_at": rec.at, "sign_by": st.deadlines.sign_by})
-    elif rec.action == "sign":
+    elif rec.action == StepKind.SIGN:
         disp = s.execute(_LAST_DISPATCH, {"o": st.order_no}).first()
         if disp is not None:
             s.execute(_SIGNED, {"i": disp.id, "at": rec.at,
                                 "ok": bool(disp.sign_by is None or rec.at <= disp.sign_by)})
-    elif rec.action == "return-request":
+    elif rec.action == StepKind.RETURN_REQUEST:
         s.add(ReturnRequestRow(order_no=st.order_no, seq=rec.seq, unit_code=rec.by,
                                claimed_unit=d["claimed_unit"], reason=d["reason"], basis=d["basis"],
                                requested_at=rec.at, recommendation=d.get("recommendation") or {}))
-    elif rec.action == "return-review":
+    elif rec.action == StepKind.RETURN_REVIEW:
         req = s.scalars(
             select(ReturnRequestRow).where(ReturnRequestRow.order_no == st.order_no)
             .order_by(ReturnRequestRow.seq.desc()).limit(1)
@@ -120,7 +121,7 @@ def kpi_rows(s, rec, st: OrderState) -> None:
         if req is not None:
             req.decision, req.reviewer = d["decision"], rec.by
             req.review_reason, req.reviewed_at = d.get("reason"), rec.at
-    elif rec.action in ("callback", "unrated"):
+    elif rec.action in (StepKind.CALLBACK, StepKind.UNRATED):
         s.execute(_ADD_CALLBACK, {"order_no": st.order_no, "seq": rec.seq, "unit_code": st.owner, "at": rec.at,
                                   "answered": bool(d.get("answered")), "resolved": d.get("resolved"),
-                                  "satisfaction": d.get("satisfaction"), "unrated": rec.action == "unrated"})
+                                  "satisfaction": d.get("satisfaction"), "unrated": rec.action == StepKind.UNRATED})

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from hotline.contracts import DeadlineItem, DeadlineValue, Strike
+from hotline.domain.order_rules.kinds import StepKind
 from hotline.domain.order_rules.effects import Arm, Deadlines, Disarm, Notify, OrderContext, Rule, SendStrike, Step
 from hotline.models import ActionRecord, Notice, OrderState, Stage
 
@@ -61,7 +62,7 @@ def strike(c: OrderContext, kind: str, unit: str, fact: str, reason: str, provis
     s = c.s
     yield SendStrike(Strike(key=f"{s.order_no}:{kind}:{unit}:{fact}", unit=unit, kind=kind, order_no=s.order_no,
                             at=c.now(), reason=reason, provisional=provisional))
-    yield from step(c, "strike", "system", {"unit": unit, "kind": kind, "reason": reason})
+    yield from step(c, StepKind.STRIKE, "system", {"unit": unit, "kind": kind, "reason": reason})
 
 
 # ---------------------------------------------------------------- deadlines' timers

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from hotline.contracts import CalendarChange, DeadlineValue
 from hotline.domain.order_rules.basics import TIMERS, arm, notify, step
+from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 from hotline.domain.order_rules.effects import Deadlines, OrderContext, Rule
 from hotline.models import Stage
 
@@ -62,10 +63,10 @@ def follow_calendar(c: OrderContext, change: CalendarChange, waiting: list[str])
             changes[n] = {"old": old.isoformat(), "new": v.at.isoformat(), "provisional": v.provisional}
     if not changes:
         return
-    yield from step(c, "deadlines-recomputed", change.by, {"years": change.years, "notice": change.notice,
+    yield from step(c, StepKind.DEADLINES_RECOMPUTED, change.by, {"years": change.years, "notice": change.notice,
                                                           "changes": changes})
     moved = {n: x for n, x in changes.items() if x["old"] != x["new"] and n in ("sign_by", "reply_by")}
     if moved:
         text = "；".join(f"{n} {x['old']} → {x['new']}" for n, x in moved.items())
-        yield from notify(c, "deadline-change", s.owner, f"工单{s.order_no}按新公布的节假日安排调整期限：{text}",
+        yield from notify(c, NoticeKind.DEADLINE_CHANGE, s.owner, f"工单{s.order_no}按新公布的节假日安排调整期限：{text}",
                           f"calendar{c.seq}")

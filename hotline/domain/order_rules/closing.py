@@ -11,6 +11,7 @@ from collections import Counter
 
 from hotline.contracts import DeadlineItem
 from hotline.domain.order_rules.basics import arm, arm_handling, deadlines, disarm, disarm_all, notify, step
+from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 from hotline.domain.order_rules.effects import OrderContext, Rule
 from hotline.domain.order_rules.handling import stop_handling_timers
 from hotline.masking import mask_text
@@ -36,12 +37,12 @@ def reply(c: OrderContext, a: ReplyAction) -> Rule:
     s.replied_on_time = bool(s.deadlines.reply_by is None or s.replied_at <= s.deadlines.reply_by)
     s.resolved, s.reply_result = a.resolved, a.result
     yield from stop_handling_timers()
-    yield from step(c, "reply", a.by, {"result": a.result, "resolved": a.resolved, "on_time": s.replied_on_time})
-    yield from notify(c, "reply", "HOTLINE", f"{a.by} replied on {s.order_no}", f"reply{c.seq}", resolved=a.resolved)
-    yield from notify(c, "reply", "petitioner", f"您的工单{s.order_no}已办结答复：{a.result}", f"reply{c.seq}")
+    yield from step(c, StepKind.REPLY, a.by, {"result": a.result, "resolved": a.resolved, "on_time": s.replied_on_time})
+    yield from notify(c, NoticeKind.REPLY, "HOTLINE", f"{a.by} replied on {s.order_no}", f"reply{c.seq}", resolved=a.resolved)
+    yield from notify(c, NoticeKind.REPLY, "petitioner", f"您的工单{s.order_no}已办结答复：{a.result}", f"reply{c.seq}")
     shown = mask_text(a.result, s.petitioner.name, s.petitioner.phone)  # not the other petitioner's data
     for co in list(s.co_petitioners):
-        yield from notify(c, "reply", f"petitioner:{co.request_no}",
+        yield from notify(c, NoticeKind.REPLY, f"petitioner:{co.request_no}",
                           f"您反映的问题（{co.request_no}，已并入工单{s.order_no}）已办结答复：{shown}", f"reply{c.seq}")
     yield from start_callback(c)
 
@@ -57,13 +58,13 @@ def start_callback(c: OrderContext) -> Rule:
     reset_answers(c)
     yield from arm(c, "callback_by", d["callback_by"])
     yield from arm(c, "answer_by", d["answer_by"])
-    yield from step(c, "callback-start", "hotline", {"callback_by": d["callback_by"].isoformat()})
-    yield from tell_petitioners(c, "survey", f"survey{c.seq}", SURVEY, SURVEY_MERGED)
+    yield from step(c, StepKind.CALLBACK_START, "hotline", {"callback_by": d["callback_by"].isoformat()})
+    yield from tell_petitioners(c, NoticeKind.SURVEY, f"survey{c.seq}", SURVEY, SURVEY_MERGED)
 
 
 def callback_late(c: OrderContext, gen: int) -> Rule:
-    yield from notify(c, "reminder", "HOTLINE", f"callback on {c.s.order_no} is due", f"callback{gen}")
-    yield from step(c, "callback-overdue", "system", {})
+    yield from notify(c, NoticeKind.REMINDER, "HOTLINE", f"callback on {c.s.order_no} is due", f"callback{gen}")
+    yield from step(c, StepKind.CALLBACK_OVERDUE, "system", {})
 
 
 def unrated(c: OrderContext, gen: int) -> Rule:
@@ -72,7 +73,7 @@ def unrated(c: OrderContext, gen: int) -> Rule:
         yield from decide_callback(c)
         return
     s.callback = CallbackResult(answered=False, unrated=True, at=c.now())
-    yield from step(c, "unrated", "system", {"answered": False})
+    yield from step(c, StepKind.UNRATED, "system", {"answered": False})
     yield from close(c, "unrated")
 
 
@@ -82,12 +83,12 @@ def callback(c: OrderContext, a: CallbackAction) -> Rule:
         yield from petitioner_callback(c, a)
         return
     if not a.answered:
-        yield from step(c, "callback", a.by, {"answered": False})
+        yield from step(c, StepKind.CALLBACK, a.by, {"answered": False})
         return
     s.callback = CallbackResult(answered=True, resolved=a.resolved, satisfaction=a.satisfaction, at=c.now())
     yield from disarm("callback")
     yield from disarm("answer")
-    yield from step(c, "callback", a.by, {"answered": True, "resolved": a.resolved,
+    yield from step(c, StepKind.CALLBACK, a.by, {"answered": True, "resolved": a.resolved,
                                           "satisfaction": a.satisfaction.value})
     yield from after_callback(c, a.resolved, a.satisfaction)
 
@@ -99,7 +100,7 @@ def after_callback(c: OrderContext, resolved: bool | None, satisfaction: Satisfa
         if s.reopens < c.policy.max_reopens:
             yield from reopen(c)
         else:
-            yield from notify(c, "supervision", s.owner, f"{s.order_no} closed unresolved after "
+            yield from notify(c, NoticeKind.SUPERVISION, s.owner, f"{s.order_no} closed unresolved after "
                               f"{s.reopens} reopens", "reopens", cc="HOTLINE")
             yield from close(c, "escalated")
     else:
@@ -119,8 +120,8 @@ def reopen(c: OrderContext) -> Rule:
     s.deadlines.reply_by, s.deadlines.remind_at = d["reply_by"], d["remind_at"]
     s.deadlines.callback_by = s.deadlines.answer_by = s.deadlines.escalate_at = None
     yield from arm_handling(c, d["remind_at"], d["reply_by"])
-    yield from step(c, "reopen", "hotline", {"reopens": s.reopens, "reply_by": d["reply_by"].isoformat()})
-    yield from notify(c, "reopen", s.owner, f"order {s.order_no} reopened (重办) after callback",
+    yield from step(c, StepKind.REOPEN, "hotline", {"reopens": s.reopens, "reply_by": d["reply_by"].isoformat()})
+    yield from notify(c, NoticeKind.REOPEN, s.owner, f"order {s.order_no} reopened (重办) after callback",
                       f"reopen{s.reopens}", reply_by=d["reply_by"].isoformat())
 
 
@@ -128,7 +129,7 @@ def close(c: OrderContext, reason: str) -> Rule:
     s = c.s
     s.stage, s.closed_at, s.close_reason = Stage.closed, c.now(), reason
     yield from disarm_all()
-    yield from step(c, "close", "hotline", {"reason": reason})
+    yield from step(c, StepKind.CLOSE, "hotline", {"reason": reason})
 
 
 # ---------------------------------------------------------------- callback per petitioner (并单)
@@ -141,7 +142,7 @@ def petitioner_callback(c: OrderContext, a: CallbackAction) -> Rule:
     else:
         co = next(x for x in c.s.co_petitioners if x.request_no == a.request_no)
         co.callback = result if a.answered else co.callback
-    yield from step(c, "petitioner-callback", a.by, {
+    yield from step(c, StepKind.PETITIONER_CALLBACK, a.by, {
         "request_no": a.request_no, "answered": a.answered, "resolved": a.resolved,
         "satisfaction": a.satisfaction.value if a.satisfaction else None})
     if a.answered and all_answered(c):
@@ -175,7 +176,7 @@ def decide_callback(c: OrderContext) -> Rule:
     s.callback = CallbackResult(answered=True, resolved=resolved, satisfaction=satisfaction, at=c.now())
     yield from disarm("callback")
     yield from disarm("answer")
-    yield from step(c, "callback", "hotline", {
+    yield from step(c, StepKind.CALLBACK, "hotline", {
         "answered": True, "resolved": resolved, "satisfaction": satisfaction.value,
         "petitioners": 1 + len(s.co_petitioners), "answers": n,
         "satisfied": counts[Satisfaction.satisfied] + counts[Satisfaction.basically_satisfied]})

@@ -7,6 +7,7 @@ from typing import Any
 
 from hotline.contracts import DeadlineItem
 from hotline.domain.order_rules.basics import arm, arm_handling, deadlines, disarm, notify, step, strike
+from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 from hotline.domain.order_rules.effects import Arm, OrderContext, Publish, Rule
 from hotline.models import (
     CoHandlerDoneAction, CoHandlerState, ContactAction, CoordinationPlanAction, IntakeRequest, OrderState,
@@ -31,9 +32,9 @@ def new_order_state(order_no: str, workflow_id: str, req: IntakeRequest, owner: 
 
 def intake(c: OrderContext, owner_reason: str) -> Rule:
     s = c.s
-    yield from step(c, "intake", "hotline", {"channel": s.channel.value, "category": s.category.value,
+    yield from step(c, StepKind.INTAKE, "hotline", {"channel": s.channel.value, "category": s.category.value,
                                              "urgency": s.urgency.value})
-    yield from dispatch(c, "dispatch", {"reason": owner_reason})
+    yield from dispatch(c, StepKind.DISPATCH, {"reason": owner_reason})
 
 
 def dispatch(c: OrderContext, action: str, detail: dict[str, Any]) -> Rule:
@@ -58,23 +59,23 @@ def dispatch(c: OrderContext, action: str, detail: dict[str, Any]) -> Rule:
     yield from arm(c, "sign_by", d["sign_by"])
     yield from arm_handling(c, d["remind_at"], d["reply_by"])
     yield from step(c, action, "hotline", {"owner": owner, **detail})
-    yield from notify(c, "dispatch", owner, f"new work order {s.order_no}: {s.title}", f"{action}{c.seq}",
+    yield from notify(c, NoticeKind.DISPATCH, owner, f"new work order {s.order_no}: {s.title}", f"{action}{c.seq}",
                       sign_by=d["sign_by"].isoformat(), reply_by=d["reply_by"].isoformat())
 
 
 def sign_missed(c: OrderContext, gen: int) -> Rule:
     s = c.s
-    yield from notify(c, "reminder", s.owner, f"sign for order {s.order_no} (签收超时)", f"sign{gen}")
-    yield from notify(c, "supervision", s.owner, f"sign-for deadline missed on {s.order_no}", f"sign{gen}",
+    yield from notify(c, NoticeKind.REMINDER, s.owner, f"sign for order {s.order_no} (签收超时)", f"sign{gen}")
+    yield from notify(c, NoticeKind.SUPERVISION, s.owner, f"sign-for deadline missed on {s.order_no}", f"sign{gen}",
                       cc="HOTLINE")
-    yield from step(c, "sign-overdue", "system", {"owner": s.owner})
+    yield from step(c, StepKind.SIGN_OVERDUE, "system", {"owner": s.owner})
 
 
 def remind(c: OrderContext, gen: int) -> Rule:
     s = c.s
-    yield from notify(c, "reminder", s.owner, f"order {s.order_no} is due at "
+    yield from notify(c, NoticeKind.REMINDER, s.owner, f"order {s.order_no} is due at "
                       f"{s.deadlines.reply_by.isoformat()} (催办)", f"handling{gen}")
-    yield from step(c, "reminder", "system", {"owner": s.owner})
+    yield from step(c, StepKind.REMINDER, "system", {"owner": s.owner})
 
 
 def supervise(c: OrderContext, gen: int) -> Rule:
@@ -83,10 +84,10 @@ def supervise(c: OrderContext, gen: int) -> Rule:
     s.overdue = True
     never_signed = s.signed_at is None  # judged at the deadline, not after the notices below
     guessed = "reply_by" in s.deadlines.provisional  # a deadline on a guessed calendar: held
-    yield from notify(c, "supervision", s.owner, f"order {s.order_no} missed its handling deadline (督办)",
+    yield from notify(c, NoticeKind.SUPERVISION, s.owner, f"order {s.order_no} missed its handling deadline (督办)",
                       f"handling{gen}", cc="HOTLINE")
     if not c.serial:
-        yield from step(c, "supervision", "system", {"owner": s.owner})
+        yield from step(c, StepKind.SUPERVISION, "system", {"owner": s.owner})
     if never_signed if c.patched(STRIKE_AT_FIRE_TIME) else s.signed_at is None:
         yield from strike(c, "never_signed", s.owner, f"handling{gen}",
                           "sign-for never done before the handling deadline", provisional=guessed)
@@ -95,7 +96,7 @@ def supervise(c: OrderContext, gen: int) -> Rule:
                              "escalation deadline after supervision")
     s.deadlines.escalate_at = d["escalate_at"]
     if c.serial:  # recorded once the escalation deadline is known, so the read model has it
-        yield from step(c, "supervision", "system", {"owner": s.owner, "escalate_at": d["escalate_at"].isoformat()})
+        yield from step(c, StepKind.SUPERVISION, "system", {"owner": s.owner, "escalate_at": d["escalate_at"].isoformat()})
     else:
         yield Publish()
     yield from arm(c, "escalate_at", d["escalate_at"])
@@ -103,7 +104,7 @@ def supervise(c: OrderContext, gen: int) -> Rule:
 
 def escalate(c: OrderContext, gen: int) -> Rule:
     s = c.s
-    yield from notify(c, "escalation", s.owner, f"order {s.order_no} still unreplied after supervision",
+    yield from notify(c, NoticeKind.ESCALATION, s.owner, f"order {s.order_no} still unreplied after supervision",
                       f"escalation{gen}", cc="HOTLINE")
     guessed = bool({"reply_by", "escalate_at"} & set(s.deadlines.provisional))
     yield from strike(c, "overdue", s.owner, f"escalation{gen}",
@@ -124,29 +125,29 @@ def sign(c: OrderContext, a: SignAction) -> Rule:
     s.deadlines.contact_by, s.deadlines.coordinate_by = d["contact_by"], d["coordinate_by"]
     yield from arm(c, "contact_by", d["contact_by"])
     yield from arm(c, "coordinate_by", d["coordinate_by"])
-    yield from step(c, "sign", a.by, {"late": s.signed_late})
+    yield from step(c, StepKind.SIGN, a.by, {"late": s.signed_late})
 
 
 def contact_missed(c: OrderContext, gen: int) -> Rule:
     s = c.s
-    yield from notify(c, "supervision", s.owner, f"petitioner of {s.order_no} not contacted in time",
+    yield from notify(c, NoticeKind.SUPERVISION, s.owner, f"petitioner of {s.order_no} not contacted in time",
                       f"contact{gen}", cc="HOTLINE")
-    yield from step(c, "contact-overdue", "system", {"owner": s.owner})
+    yield from step(c, StepKind.CONTACT_OVERDUE, "system", {"owner": s.owner})
 
 
 def coordination_closed(c: OrderContext, gen: int) -> Rule:
     c.m.coordination_open = False
-    yield from step(c, "coordination-window-closed", "system", {"owner": c.s.owner})
+    yield from step(c, StepKind.COORDINATION_WINDOW_CLOSED, "system", {"owner": c.s.owner})
 
 
 def contact(c: OrderContext, a: ContactAction) -> Rule:
     s = c.s
     s.contacted_at, s.stage = c.now(), Stage.handling if s.stage == Stage.signed else s.stage
-    yield from step(c, "contact", a.by, {"note": a.note})
-    yield from notify(c, "contact", "petitioner", f"您的工单{s.order_no}已由承办单位受理并联系您",
+    yield from step(c, StepKind.CONTACT, a.by, {"note": a.note})
+    yield from notify(c, NoticeKind.CONTACT, "petitioner", f"您的工单{s.order_no}已由承办单位受理并联系您",
                       f"contact{c.seq}", note=a.note)
     for co in list(s.co_petitioners):  # told that the unit is on it; the note was for another
-        yield from notify(c, "contact", f"petitioner:{co.request_no}",
+        yield from notify(c, NoticeKind.CONTACT, f"petitioner:{co.request_no}",
                           f"您反映的问题（{co.request_no}）已并入工单{s.order_no}，承办单位已受理办理", f"contact{c.seq}")
 
 
@@ -159,30 +160,30 @@ def co_handler(c: OrderContext, unit: str) -> CoHandlerState:
 def coordination_plan(c: OrderContext, a: CoordinationPlanAction) -> Rule:
     s = c.s
     s.co_handlers = [CoHandlerState(unit=x.unit, task=x.task, due=x.due) for x in a.co_handlers]
-    yield from step(c, "coordination-plan", a.by, {"plan": a.plan, "co_handlers": [
+    yield from step(c, StepKind.COORDINATION_PLAN, a.by, {"plan": a.plan, "co_handlers": [
         {"unit": x.unit, "task": x.task, "due": x.due.isoformat()} for x in a.co_handlers]})
     for co in s.co_handlers:
         unit = co.unit
         yield Arm(f"co:{unit}", co.due, lambda u=unit: co_handler(c, u).done or s.stage == Stage.closed,
                   "co_missed", f"co-handler {unit} promised by", (unit,))
-        yield from notify(c, "co-handling", unit, f"co-handle order {s.order_no} for {s.owner}: {co.task}",
+        yield from notify(c, NoticeKind.CO_HANDLING, unit, f"co-handle order {s.order_no} for {s.owner}: {co.task}",
                           f"plan{c.seq}", due=co.due.isoformat(), owner=s.owner)
 
 
 def co_missed(c: OrderContext, gen: int, unit: str) -> Rule:
     co = co_handler(c, unit)
     co.supervised = True
-    yield from notify(c, "supervision", unit, f"co-handling task on {c.s.order_no} missed its promise",
+    yield from notify(c, NoticeKind.SUPERVISION, unit, f"co-handling task on {c.s.order_no} missed its promise",
                       f"co{gen}", owner=c.s.owner)
-    yield from notify(c, "co-handler-overdue", c.s.owner, f"co-handler {unit} missed its promise", f"co:{unit}:{gen}")
-    yield from step(c, "co-handler-overdue", "system", {"unit": unit})
+    yield from notify(c, NoticeKind.CO_HANDLER_OVERDUE, c.s.owner, f"co-handler {unit} missed its promise", f"co:{unit}:{gen}")
+    yield from step(c, StepKind.CO_HANDLER_OVERDUE, "system", {"unit": unit})
 
 
 def co_handler_done(c: OrderContext, a: CoHandlerDoneAction) -> Rule:
     co = co_handler(c, a.by)
     co.done, co.done_at = True, c.now()
-    yield from step(c, "co-handler-done", a.by, {"note": a.note, "late": co.done_at > co.due})
-    yield from notify(c, "co-handler-done", c.s.owner, f"{a.by} reports its task done", f"done{c.seq}", note=a.note)
+    yield from step(c, StepKind.CO_HANDLER_DONE, a.by, {"note": a.note, "late": co.done_at > co.due})
+    yield from notify(c, NoticeKind.CO_HANDLER_DONE, c.s.owner, f"{a.by} reports its task done", f"done{c.seq}", note=a.note)
 
 
 def stop_handling_timers() -> Rule:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hotline.contracts import DeadlineItem, ReturnRecommendation, ReturnRecommendationRequest, StaffFlag
 from hotline.domain.order_rules.basics import arm_handling, deadlines, disarm_all, notify, step, strike
+from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 from hotline.domain.order_rules.effects import OrderContext, Recommend, Refer, Rule
 from hotline.domain.order_rules.handling import dispatch
 from hotline.models import (
@@ -15,8 +16,8 @@ from hotline.models import (
 def extension_request(c: OrderContext, a: ExtensionRequestAction) -> Rule:
     s = c.s
     s.pending = PendingRequest(kind="extension", by=a.by, at=c.now(), payload=a.model_dump(mode="json"))
-    yield from step(c, "extension-request", a.by, {"days": a.days, "reason": a.reason})
-    yield from notify(c, "extension-request", "HOTLINE", f"{a.by} asks {a.days}wd more on {s.order_no}",
+    yield from step(c, StepKind.EXTENSION_REQUEST, a.by, {"days": a.days, "reason": a.reason})
+    yield from notify(c, NoticeKind.EXTENSION_REQUEST, "HOTLINE", f"{a.by} asks {a.days}wd more on {s.order_no}",
                       f"ext{c.seq}", reason=a.reason)
 
 
@@ -39,9 +40,9 @@ def extension_review(c: OrderContext, a: ExtensionReviewAction) -> Rule:
             c.m.recipes["remind_at"] = base + [DeadlineItem(name="remind_at", start=old, limit=ext,
                                                             fraction=p.reminder_fraction)]
         yield from arm_handling(c, d["remind_at"], d["reply_by"])
-    yield from step(c, "extension-review", a.by, {"decision": a.decision.value, "reason": a.reason,
+    yield from step(c, StepKind.EXTENSION_REVIEW, a.by, {"decision": a.decision.value, "reason": a.reason,
                                                   "days": days, "reply_by": s.deadlines.reply_by.isoformat()})
-    yield from notify(c, "extension-review", s.owner, f"extension {a.decision.value}d: {a.reason}",
+    yield from notify(c, NoticeKind.EXTENSION_REVIEW, s.owner, f"extension {a.decision.value}d: {a.reason}",
                       f"extrev{c.seq}", reply_by=s.deadlines.reply_by.isoformat())
 
 
@@ -55,9 +56,9 @@ def return_request(c: OrderContext, a: ReturnRequestAction) -> Rule:
         text=f"{s.title} {s.description}", category=s.category.value, district=s.location.district,
     ), f"recommendation on {a.by}'s return request")
     s.pending.payload["recommendation"] = rec.model_dump(mode="json")
-    yield from step(c, "return-request", a.by, {"reason": a.reason, "claimed_unit": a.claimed_unit,
+    yield from step(c, StepKind.RETURN_REQUEST, a.by, {"reason": a.reason, "claimed_unit": a.claimed_unit,
                                                 "basis": a.basis, "recommendation": rec.model_dump(mode="json")})
-    yield from notify(c, "return-request", "HOTLINE", f"{a.by} asks to return {s.order_no} to "
+    yield from notify(c, NoticeKind.RETURN_REQUEST, "HOTLINE", f"{a.by} asks to return {s.order_no} to "
                       f"{a.claimed_unit}; recommendation: {rec.decision}", f"ret{c.seq}")
 
 
@@ -72,15 +73,15 @@ def return_review(c: OrderContext, a: ReturnReviewAction) -> Rule:
         s.previous_owners.append(s.owner)
         s.owner = new_owner
         yield from disarm_all()
-        yield from step(c, "return-review", a.by, {"decision": "approve", "reason": a.reason,
+        yield from step(c, StepKind.RETURN_REVIEW, a.by, {"decision": "approve", "reason": a.reason,
                                                    "new_owner": new_owner, "released": requester})
-        yield from notify(c, "return-approved", requester, f"return of {s.order_no} approved; released",
+        yield from notify(c, NoticeKind.RETURN_APPROVED, requester, f"return of {s.order_no} approved; released",
                           f"retrev{c.seq}")
-        yield from dispatch(c, "redispatch", {"reason": "return approved", "from": requester})
+        yield from dispatch(c, StepKind.REDISPATCH, {"reason": "return approved", "from": requester})
     else:
         s.stage = c.m.before_return or Stage.dispatched
-        yield from step(c, "return-review", a.by, {"decision": "reject", "reason": a.reason})
-        yield from notify(c, "return-rejected", requester, f"return of {s.order_no} rejected (无效退单): {a.reason}",
+        yield from step(c, StepKind.RETURN_REVIEW, a.by, {"decision": "reject", "reason": a.reason})
+        yield from notify(c, NoticeKind.RETURN_REJECTED, requester, f"return of {s.order_no} rejected (无效退单): {a.reason}",
                           f"retrev{c.seq}")
         yield from strike(c, "invalid_return", requester, f"return{c.seq}", a.reason)
 
@@ -88,7 +89,7 @@ def return_review(c: OrderContext, a: ReturnReviewAction) -> Rule:
 def flag_staff(c: OrderContext, a: FlagStaffAction) -> Rule:
     """A staff discipline referral, with the order's record as evidence; the step stands first."""
     s = c.s
-    yield from step(c, "flag-staff", a.by, {"staff": a.staff, "reason": a.reason})
+    yield from step(c, StepKind.FLAG_STAFF, a.by, {"staff": a.staff, "reason": a.reason})
     yield Refer(StaffFlag(
         key=f"{s.order_no}:staff:{a.staff}:{c.seq}", unit=s.owner, staff=a.staff, order_no=s.order_no,
         at=c.now(), reason=a.reason, flagged_by=a.by,
