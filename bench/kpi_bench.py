@@ -9,7 +9,7 @@ The data: two years of orders (the default ends 2026-11-01), generated inside Po
 generate_series, with the shares the simulator uses: a dispatch per order plus redispatches
 after approved returns, ~2.5% return requests (fewer and less often rejected in the second
 year), callbacks for ~88% of replies, criticisms and referrals in the ledger. The audit log
-(`actions`) is left empty: no KPI reads it. `hotline.simulate` writes the same tables with
+(`actions`) is left empty: no KPI reads it. `hotline.simulation.scenario` writes the same tables with
 full lifecycles, but at ~1,500 orders a second it would take ten minutes to reach a million.
 After loading, VACUUM ANALYZE does at once what autovacuum does within minutes in production:
 statistics, and the visibility map that lets the KPI indexes answer without the tables.
@@ -44,7 +44,7 @@ from hotline.kpi import build_report  # noqa: E402
 from hotline.store import Database  # noqa: E402
 from hotline.units import import_catalogue  # noqa: E402
 
-# owners weighted as in hotline.simulate (district governments and the busy bureaus most)
+# owners weighted as in hotline.simulation.scenario (district governments and the busy bureaus most)
 OWNERS = ["YZQ"] * 7 + ["TYQ"] * 9 + ["JYQ"] * 10 + ["HTQ"] * 5 + ["YCQ"] * 3 + ["ZJJ"] * 9 + ["JTJ"] * 7 + \
     ["SWJ"] * 5 + ["ZFJ"] * 8 + ["HBJ"] * 4 + ["SJJ"] * 8 + ["LWJ"] * 5 + ["GAJ"] * 5 + ["ZRJ"] * 3 + \
     ["WJW"] * 4 + ["JYJ"] * 4 + ["RSJ"] * 5 + ["MZJ"] * 3 + ["YLJ"] * 5 + ["GDJ"] * 3 + ["JTTZ"] * 2

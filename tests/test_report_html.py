@@ -12,7 +12,7 @@ import pytest
 
 from hotline.kpi import build_report
 from hotline.report import render_html, render_text
-from hotline.simulate import simulate
+from hotline.simulation.scenario import simulate
 from tests.browser import save_output, sync_browser
 
 
