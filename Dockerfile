@@ -21,6 +21,7 @@ COPY pyproject.toml README.md ./
 COPY hotline ./hotline
 COPY workflows ./workflows
 COPY activities ./activities
+COPY cli ./cli
 COPY worker.py starter.py ./
 # A regular (non-editable) install: the runtime image does not need /src.
 RUN pip install --upgrade pip setuptools wheel && pip install . \

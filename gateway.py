@@ -2,7 +2,7 @@
 
 The production composition: `hotline.api.app.create_app` wired to the database from
 DATABASE_URL, the Temporal client (pydantic converter, payloads sealed by the codec) through
-`TemporalEngine`, and the router over the unit catalogue in the database. It lives here, at the
+`TemporalWorkOrders`, and the router over the unit catalogue in the database. It lives here, at the
 top, so the API package never imports the workflows.
 """
 from __future__ import annotations
@@ -14,15 +14,15 @@ from fastapi import FastAPI
 
 from hotline.api import observability
 from hotline.api.app import create_app
-from hotline.commits import confirm
-from hotline.masking import configure_logging
-from hotline.policy import load_policy
-from hotline.routing_store import make_router
-from hotline.settings import load_codec_keys, load_settings
+from hotline.domain.policy import load_policy
+from hotline.runtime.logjson import configure_logging
+from hotline.runtime.settings import load_codec_keys, load_settings
 from hotline.store import Database
+from hotline.store.commits import confirm
+from hotline.store.routing_models import make_router
+from workflows.client import TemporalWorkOrders
 from workflows.codec import EncryptionCodec
 from workflows.connect import connect
-from workflows.engine import TemporalEngine
 
 
 def production_app() -> FastAPI:
@@ -34,7 +34,7 @@ def production_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         client = await connect(settings, keys)
-        app.state.engine = TemporalEngine(client, settings.task_queue, load_policy(settings.policy),
+        app.state.work_orders = TemporalWorkOrders(client, settings.task_queue, load_policy(settings.policy),
                                           confirm=partial(confirm, db))  # an answer's writes stand
         app.state.router = make_router(db)  # evidence + routing model (issue 19)
         yield

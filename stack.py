@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from hotline.codes import SEARCH_ATTRIBUTES
-from hotline.settings import ROOT, VAR_DIR, SettingsError, load_settings
+from hotline.domain.codes import SEARCH_ATTRIBUTES
+from hotline.runtime.settings import ROOT, VAR_DIR, SettingsError, load_settings
 
 BIN = Path(sys.executable).parent
 # No query ever reaches a worker: one that meets a pending workflow task can record an order's
@@ -72,10 +72,10 @@ def start_dev_server(settings) -> subprocess.Popen:
 async def _prepare(settings) -> tuple[str | None, tuple[str, str] | None]:
     """Migrate, load the catalogue, register search attributes on a given cluster, first admin key
     and first console account (each returned once, on the first start)."""
-    from hotline.store import Database
-    from hotline.units import ensure_catalogue
-    from hotline.apikeys import ensure_dev_admin_key
     from hotline.console.accounts import ensure_dev_account
+    from hotline.store import Database
+    from hotline.store.apikeys import ensure_dev_admin_key
+    from hotline.store.units import ensure_catalogue
     from workflows.connect import connect
     from workflows.setup import ensure_routing_retrain_schedule, register_search_attributes
 
@@ -95,7 +95,7 @@ async def _prepare(settings) -> tuple[str | None, tuple[str, str] | None]:
 def main() -> int:
     try:
         settings = load_settings()
-        from hotline.policy import PolicyError, load_policy
+        from hotline.domain.policy import PolicyError, load_policy
         try:
             load_policy(settings.policy)
         except PolicyError as exc:
@@ -115,8 +115,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     env = dict(os.environ)
     try:
-        from hotline.keyring import ensure_dev_keyring
-        from hotline.settings import load_codec_keys
+        from hotline.runtime.keyring import ensure_dev_keyring
+        from hotline.runtime.settings import load_codec_keys
         created = ensure_dev_keyring(env, VAR_DIR)
         load_codec_keys(env)  # a malformed ring stops start-up with one line, before anything runs
         if settings.embedded_temporal:

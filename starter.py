@@ -24,11 +24,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from hotline.cli_calendar import CalendarCliError
-from hotline.cli_merge import MergeCliError
-from hotline.cli_users import UserCliError
-from hotline.cli_report import ReportError
-from hotline.settings import SettingsError, load_settings
+from cli.calendar import CalendarCliError
+from cli.merge import MergeCliError
+from cli.report import ReportError
+from cli.users import UserCliError
+from hotline.runtime.settings import SettingsError, load_settings
 
 
 class CliError(Exception):
@@ -40,26 +40,26 @@ def _db():
     db = Database(load_settings().database_url)
     db.check()
     db.migrate()
-    from hotline.units import ensure_catalogue
+    from hotline.store.units import ensure_catalogue
     ensure_catalogue(db)
     return db
 
 
 def _router(db):
-    from hotline.routing_store import make_router
+    from hotline.store.routing_models import make_router
     return make_router(db)  # the evidence with the routing model (issue 19)
 
 
-async def _engine():
-    from hotline.policy import load_policy
-    from workflows.connect import connect
-    from workflows.engine import TemporalEngine
+async def _work_orders():
     from functools import partial
 
-    from hotline.commits import confirm
+    from hotline.domain.policy import load_policy
+    from hotline.store.commits import confirm
+    from workflows.client import TemporalWorkOrders
+    from workflows.connect import connect
     settings = load_settings()
     client = await connect(settings)
-    return TemporalEngine(client, settings.task_queue, load_policy(settings.policy),
+    return TemporalWorkOrders(client, settings.task_queue, load_policy(settings.policy),
                           confirm=partial(confirm, _db()))  # an answer's writes stand at once
 
 
@@ -84,8 +84,8 @@ def _print_state(st, out=sys.stdout) -> None:
 
 
 async def cmd_intake(args) -> None:
-    from hotline.models import IntakeRequest
-    from hotline.orders import IntakeError, intake_order
+    from hotline.domain.models import IntakeRequest
+    from hotline.services.intake import IntakeError, intake_order
     if args.file:
         try:
             body = json.loads(Path(args.file).read_text(encoding="utf-8"))
@@ -99,15 +99,15 @@ async def cmd_intake(args) -> None:
         req = IntakeRequest.model_validate(body)
     except ValidationError as exc:
         raise CliError(_pydantic(exc)) from None
-    from hotline.intake import IdempotencyConflict, scoped_key
+    from hotline.store.order_numbers import IdempotencyConflict, scoped_key
     db = _db()
     try:
         router = _router(db)
-        st = await intake_order(db, await _engine(), router, req, scoped_key("cli", args.idempotency_key))
+        st = await intake_order(db, await _work_orders(), router, req, scoped_key("cli", args.idempotency_key))
     except (IntakeError, IdempotencyConflict) as exc:
         raise CliError(str(exc)) from None
     _print_state(st)
-    from hotline.duplicates import for_request  # open orders that may be the same matter (issue 18)
+    from hotline.services.duplicates import for_request  # open orders that may be the same matter (issue 18)
     for c in for_request(db, router, req, {st.order_no}):
         ev = c.evidence
         print(f"  possible duplicate {c.order_no}  score={c.score:.2f}  stage={c.stage.value}  owner={c.owner}  "
@@ -115,7 +115,7 @@ async def cmd_intake(args) -> None:
 
 
 def cmd_show(args) -> None:
-    from hotline.readmodel import load_order
+    from hotline.store.readmodel import load_order
     st = load_order(_db(), args.order_no)  # the read model: a running order is never queried
     if st is None:
         raise CliError(f"order {args.order_no} not found")
@@ -124,6 +124,7 @@ def cmd_show(args) -> None:
 
 def cmd_list(args) -> None:
     from sqlalchemy import select
+
     from hotline.store.tables import OrderRow
     db = _db()
     q = select(OrderRow).order_by(OrderRow.created_at.desc()).limit(args.limit)
@@ -141,8 +142,8 @@ def cmd_list(args) -> None:
 
 
 async def cmd_act(args) -> None:
-    from hotline.engine import ActionRefused, OrderNotFound
-    from hotline.models import ACTION_MODELS
+    from hotline.domain.models import ACTION_MODELS
+    from hotline.services.port import ActionRefused, OrderNotFound
     model = ACTION_MODELS.get(args.action)
     if model is None:
         raise CliError(f"unknown action {args.action!r}; known: {', '.join(sorted(ACTION_MODELS))}")
@@ -153,12 +154,12 @@ async def cmd_act(args) -> None:
         raise CliError(f"--json: {exc}") from None
     except ValidationError as exc:
         raise CliError(_pydantic(exc)) from None
-    from hotline.bounds import action_date_problem
+    from hotline.domain.bounds import action_date_problem
     problem = action_date_problem(payload)
     if problem:
         raise CliError(problem)
     try:
-        st = await (await _engine()).act(args.order_no, args.action, payload)
+        st = await (await _work_orders()).act(args.order_no, args.action, payload)
     except ActionRefused as exc:
         raise CliError(f"refused: {exc.message}") from None
     except OrderNotFound:
@@ -177,8 +178,8 @@ def cmd_route(args) -> None:
 
 
 def cmd_units_import(args) -> None:
-    from hotline.catalogue import CatalogueError, load_catalogue
-    from hotline.units import import_catalogue
+    from hotline.domain.catalogue import CatalogueError, load_catalogue
+    from hotline.store.units import import_catalogue
     try:
         cat = load_catalogue(Path(args.file))
         n = import_catalogue(_db(), cat)  # refused too when a webhook has no signing secret
@@ -188,7 +189,7 @@ def cmd_units_import(args) -> None:
 
 
 def cmd_supervision(args) -> None:
-    from hotline.ledger import ledger_view
+    from hotline.store.ledger import ledger_view
     view = ledger_view(_db(), args.unit, args.year)
     print(f"unit {view['unit']}  year {view['year']}: {len(view['strikes'])} strikes, "
           f"{len(view['criticisms'])} criticisms, {len(view['referrals'])} referrals")
@@ -198,8 +199,8 @@ def cmd_supervision(args) -> None:
 
 
 def cmd_apikey(args) -> None:
-    from hotline.apikeys import ApiKeyError, create_key, revoke_key
-    from hotline.orders import unit_codes
+    from hotline.services.intake import unit_codes
+    from hotline.store.apikeys import ApiKeyError, create_key, revoke_key
     db = _db()
     if args.apikey_cmd == "create":
         try:
@@ -216,9 +217,9 @@ def cmd_apikey(args) -> None:
 
 
 async def cmd_demo(args) -> None:
-    from hotline.demo import play
+    from cli.demo import play
     db = _db()
-    await play(db, await _engine(), _router(db), pause=args.pause)
+    await play(db, await _work_orders(), _router(db), pause=args.pause)
 
 
 def _pydantic(exc: ValidationError) -> str:
@@ -271,15 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--label")
     kr = ksub.add_parser("revoke")
     kr.add_argument("key", help="the key or its printed prefix")
-    from hotline.cli_report import add_commands as add_report_commands
+    from cli.report import add_commands as add_report_commands
     add_report_commands(sub)  # report, simulate (SPEC §7)
-    from hotline.cli_calendar import add_commands as add_calendar_commands
+    from cli.calendar import add_commands as add_calendar_commands
     add_calendar_commands(sub)  # calendar import / show / status (issue 20)
-    from hotline.cli_users import add_commands as add_user_commands
+    from cli.users import add_commands as add_user_commands
     add_user_commands(sub)  # staff accounts of the web console (issue 15)
-    from hotline.cli_routing import add_commands as add_routing_commands
+    from cli.routing import add_commands as add_routing_commands
     add_routing_commands(sub)  # routing retrain / status (issue 19)
-    from hotline.cli_merge import add_commands as add_merge_commands
+    from cli.merge import add_commands as add_merge_commands
     add_merge_commands(sub)  # merge / unmerge (并单, issue 18)
     d = sub.add_parser("demo", help="play the drainage-ditch case of SPEC §8 on the running stack")
     d.add_argument("--pause", type=float, default=1.0, help="seconds between steps")

@@ -16,19 +16,19 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.registry import build_activities
-from hotline import tracing
-from hotline.masking import configure_logging
-from hotline.outbox import OutboxDispatcher
-from hotline.policy import PolicyError, load_policy
-from hotline.routing_store import make_router
-from hotline.settings import Settings, SettingsError, load_settings
+from activities.wiring import build_activities
+from hotline.domain.policy import PolicyError, load_policy
+from hotline.runtime import tracing
+from hotline.runtime.logjson import configure_logging
+from hotline.runtime.settings import Settings, SettingsError, load_settings
 from hotline.store import Database
+from hotline.store.outbox import OutboxDispatcher
+from hotline.store.routing_models import make_router
+from workflows import telemetry
 from workflows.activity_metrics import ActivityMetrics
 from workflows.commits import watch as watch_commits
 from workflows.connect import connect
-from workflows.registry import WORKFLOWS
-from workflows import telemetry
+from workflows.hosted import WORKFLOWS
 from workflows.runner import workflow_runner
 
 log = logging.getLogger("hotline.worker")
@@ -110,7 +110,7 @@ def _warn_calendar(db: Database) -> None:
     """Say at start-up when deadlines are about to rest on a guessed calendar (a year unpublished)."""
     from datetime import datetime, timezone
 
-    from hotline.calendar_admin import coming_year_status
+    from hotline.services.calendar_admin import coming_year_status
     try:
         status = coming_year_status(db, datetime.now(timezone.utc))
     except Exception as exc:  # never keep the worker from starting over a warning

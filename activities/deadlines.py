@@ -15,10 +15,10 @@ from datetime import date
 
 from temporalio import activity
 
-from hotline.calendar_admin import CalendarSource
-from hotline.contracts import DeadlineRequest, DeadlineResult, DeadlineValue
-from hotline.policy import Duration
-from hotline.workcal import WorkCalendar
+from hotline.domain.contracts import DeadlineRequest, DeadlineResult, DeadlineValue
+from hotline.domain.policy import Duration
+from hotline.domain.workcal import WorkCalendar
+from hotline.services.calendar_admin import CalendarSource
 
 
 class DeadlineActivities:

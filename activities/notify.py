@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from hotline.store.recording import new_token, write_state
-from hotline.contracts import NotificationRequest
-from hotline.faults import crash_point
-from hotline.outbox import enqueue
+from hotline.domain.contracts import NotificationRequest
+from hotline.runtime.faults import crash_point
 from hotline.store import Database
+from hotline.store.outbox import enqueue
+from hotline.store.recording import new_token, write_state
 
 
 class NotifyActivities:
@@ -22,7 +22,7 @@ class NotifyActivities:
     def notify(self, req: NotificationRequest) -> bool | str:
         """A regular activity: True when this call wrote the message, False when it was already
         there. A local one (`req.wft` set): the token of this execution, held until the history
-        records it (hotline/commits.py)."""
+        records it (hotline/store/commits.py)."""
         token = new_token() if req.wft is not None else None
         with self.db.writer() as s:
             written = enqueue(s, req, token)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from hotline.contracts import ReturnRecommendation, ReturnRecommendationRequest
-from hotline.routing import Router
+from hotline.domain.contracts import ReturnRecommendation, ReturnRecommendationRequest
+from hotline.domain.routing.router import Router
 
 
 class RoutingActivities:

@@ -1,5 +1,5 @@
 """The retrain activity of the weekly schedule (issue 19): the same code as
-`starter.py routing retrain` (hotline.routing_learning.retrain: train on the corpus plus the
+`starter.py routing retrain` (hotline.services.routing_learning.retrain: train on the corpus plus the
 corrections, promote only if not worse), returning what it decided for the workflow's history."""
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ class RoutingRetrainActivities:
 
     @activity.defn(name="retrain_routing_model")
     def retrain_routing_model(self) -> dict:
-        from hotline.routing_learning import retrain
-        from hotline.routing_store import ModelStore
-        from hotline.units import catalogue_in_force
+        from hotline.services.routing_learning import retrain
+        from hotline.store.routing_models import ModelStore
+        from hotline.store.units import catalogue_in_force
 
         rep = retrain(self.db, self.store or ModelStore(), catalogue_in_force(self.db))
         activity.logger.info("routing model %s %s (was %s)", rep["new"],

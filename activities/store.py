@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from hotline.contracts import ActionWrite, StepRecord
-from hotline.faults import crash_point
-from hotline.outbox import enqueue
+from hotline.domain.contracts import ActionWrite, StepRecord
+from hotline.runtime.faults import crash_point
 from hotline.store import Database
+from hotline.store.outbox import enqueue
 from hotline.store.recording import WRITTEN, insert_step, kpi_rows, new_token, write_order, write_state
 
 __all__ = ["StoreActivities", "new_token", "write_state"]
@@ -20,7 +20,7 @@ class StoreActivities:
     @activity.defn(name="record_step")
     def record_step(self, rec: StepRecord) -> str | None:
         """Returns the token of the execution whose write stands (local activities, see
-        hotline/commits.py); None for a regular activity."""
+        hotline/store/commits.py); None for a regular activity."""
         st, w = rec.state, rec.wft
         token = new_token() if w is not None else None
         with self.db.writer() as s:
@@ -56,7 +56,7 @@ class StoreActivities:
     @activity.defn(name="sync_read_model")
     def sync_read_model(self, rec: StepRecord) -> str:
         """The read model from the order's own state, after a write of a task that never
-        committed was found (hotline/commits.py): no audit step, no KPI row."""
+        committed was found (hotline/store/commits.py): no audit step, no KPI row."""
         token = new_token()
         with self.db.writer() as s:
             write_state(s, rec.state, rec.seq, rec.wft, token)

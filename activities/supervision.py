@@ -8,12 +8,12 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 
-from hotline.contracts import StaffFlag, Strike
-from hotline.faults import crash_point
-from hotline.ledger import record_event
-from hotline.policy import Policy
+from hotline.domain.contracts import StaffFlag, Strike
+from hotline.domain.policy import Policy
+from hotline.domain.supervision import LedgerEvent, SupervisionInput, supervision_workflow_id
+from hotline.runtime.faults import crash_point
 from hotline.store import Database
-from hotline.supervision import LedgerEvent, SupervisionInput, supervision_workflow_id
+from hotline.store.ledger import record_event
 
 
 class SupervisionActivities:

@@ -10,14 +10,14 @@ catalogue, `python worker.py` with the sanya policy, `uvicorn gateway:app`), wit
 request-rate limits off (a department key may send 50/s: the figures are to be the engine's, not
 the throttle's), one department key per owner unit, and in this process a worker for
 bench/bare_workflow.py (sandboxed, as the SDK ships it, unless --bare-unsandboxed). Then it opens
-the orders the loops act on: 2N work orders through TemporalEngine.start_order, each answered once
+the orders the loops act on: 2N work orders through TemporalWorkOrders.start_order, each answered once
 dispatched (under sanya the sign-for deadline is 2 h away, so they all wait for their `sign`),
 spread over the owner units, and N bare workflows by update-with-start of `dispatched`. Three
 loops, each N `sign`s on distinct open orders from C concurrent callers, each timed:
 
   bare    BareWorkflow's `sign` update (deadlines, step, two timers; local activities): the floor
           of an update of this shape on this server
-  engine  TemporalEngine.act(order, "sign") in this process: the workflow part of the action
+  engine  TemporalWorkOrders.act(order, "sign") in this process: the workflow part of the action
           (validator, deadlines recomputed, the step recorded), without HTTP or keys
   http    POST /api/v1/orders/{no}/sign with the owner unit's key: everything a department waits for
 
@@ -37,19 +37,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import common  # noqa: E402
 import httpx  # noqa: E402
+from bare_workflow import ACTIVITIES as BARE_ACTIVITIES  # noqa: E402
+from bare_workflow import BareWorkflow
+from intake import BODY, run_loop  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from temporalio.client import WithStartWorkflowOperation  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
-import common  # noqa: E402
-from bare_workflow import ACTIVITIES as BARE_ACTIVITIES, BareWorkflow  # noqa: E402
-from intake import BODY, run_loop  # noqa: E402
-
 OWNERS = ["ZJJ", "ZFJ", "SWJ", "JYQ", "TYQ", "HTQ", "YZQ"]
 WARM = 5  # warm-up actions per loop
-# the gateway's request-rate limits (hotline/settings.py, load_limits) off for this run
+# the gateway's request-rate limits (hotline/runtime/settings.py, load_limits) off for this run
 UNTHROTTLED = {"HOTLINE_RATE_PER_IP": "off", "HOTLINE_RATE_PER_KEY": "off"}
 
 
@@ -61,11 +61,11 @@ def dispatched(db, order_nos: list[str]) -> int:
 
 
 async def main(args) -> int:
-    from hotline.apikeys import create_key
-    from hotline.models import IntakeRequest, SignAction
-    from hotline.policy import load_policy
-    from hotline.units import unit_codes
-    from workflows.engine import TemporalEngine
+    from hotline.domain.models import IntakeRequest, SignAction
+    from hotline.domain.policy import load_policy
+    from hotline.store.apikeys import create_key
+    from hotline.store.units import unit_codes
+    from workflows.client import TemporalWorkOrders
 
     n, conc = args.requests, args.concurrency
     common.header(f"actions: `sign`, {n} per loop, {conc} concurrent callers, {args.workers} worker process(es)")
@@ -74,7 +74,7 @@ async def main(args) -> int:
         known = unit_codes(db)
         owners = [o for o in OWNERS if o in known] or sorted(known)[:5]
         keys = {o: create_key(db, f"department:{o}", label="bench") for o in owners}
-        engine = TemporalEngine(client, st.queue, load_policy("sanya"))
+        engine = TemporalWorkOrders(client, st.queue, load_policy("sanya"))
         req = IntakeRequest.model_validate(BODY)
         run_id = int(uuid.uuid4().hex[:8], 16) % 10**5
         bare_queue = f"{st.queue}-bare"

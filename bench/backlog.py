@@ -44,16 +44,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import common  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy  # noqa: E402
 
-import common  # noqa: E402
-from hotline.codes import order_workflow_id  # noqa: E402
-from hotline.contracts import WorkOrderInput  # noqa: E402
-from hotline.models import IntakeRequest, SignAction  # noqa: E402
-from hotline.policy import load_policy  # noqa: E402
+from hotline.domain.codes import order_workflow_id  # noqa: E402
+from hotline.domain.contracts import WorkOrderInput  # noqa: E402
+from hotline.domain.models import IntakeRequest, SignAction  # noqa: E402
+from hotline.domain.policy import load_policy  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
-from workflows.engine import TemporalEngine, static_summary  # noqa: E402
+from workflows.client import TemporalWorkOrders, static_summary  # noqa: E402
 from workflows.work_order import WorkOrderWorkflow  # noqa: E402
 
 CATEGORIES = ["complaint", "help", "report", "consultation", "suggestion"]
@@ -68,7 +68,7 @@ def intake(i: int) -> IntakeRequest:
 
 
 async def start_order(client, queue: str, policy, order_no: str, req: IntakeRequest, owner: str) -> None:
-    """What TemporalEngine.start_order does, minus waiting for the `dispatched` update."""
+    """What TemporalWorkOrders.start_order does, minus waiting for the `dispatched` update."""
     inp = WorkOrderInput(order_no=order_no, intake=req, owner=owner, owner_reason="operator", routing=[],
                          policy=policy, created_at=datetime.now(timezone.utc), search_attributes=True)
     attrs = [SearchAttributePair(sa.ORDER_NO, order_no), SearchAttributePair(sa.OWNER, owner),
@@ -108,12 +108,12 @@ async def main(args) -> int:
             client = await common.connect(server.address)
             await common.wait_namespace_ready(client)
             db = common.sqlite_database(tmp)
-            from hotline.units import unit_codes
+            from hotline.store.units import unit_codes
             known = unit_codes(db)
             owners = [o for o in owners if o in known] or sorted(known)[:5]
             queue = f"backlog-{uuid.uuid4().hex[:6]}"
             worker = common.worker_process(server.address, db.url, queue, policy="sanya", log=tmp / "worker.log")
-            engine = TemporalEngine(client, queue, policy)
+            engine = TemporalWorkOrders(client, queue, policy)
 
             # ---------------------------------------------------------------- 1. start
             base = int(time.time()) % 10**6
@@ -244,7 +244,8 @@ async def replay_ms(client, workflow_id: str, n: int = 20) -> dict:
     with bytecode cached (what PYTHONDONTWRITEBYTECODE=1 prevents: the sandbox imports
     workflows/work_order.py afresh for every workflow instance), and unsandboxed."""
     from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
-    from workflows.registry import WORKFLOWS
+
+    from workflows.hosted import WORKFLOWS
 
     hist = await client.get_workflow_handle(workflow_id).fetch_history()
     out: dict = {"events": len(hist.events)}

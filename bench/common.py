@@ -27,9 +27,8 @@ if str(ROOT) not in sys.path:
 
 from temporalio.client import Client  # noqa: E402
 
-from hotline.codes import SEARCH_ATTRIBUTES  # noqa: E402
+from hotline.domain.codes import SEARCH_ATTRIBUTES  # noqa: E402
 from stack import DEV_SERVER_CONFIG  # noqa: E402
-
 
 # ---------------------------------------------------------------- small helpers
 
@@ -195,8 +194,8 @@ def quiet_runtime():
 async def connect(address: str, attempts: int = 100) -> Client:
     # payloads encrypted as in production; with no key ring configured, a throwaway one that
     # worker processes started from here on inherit
-    from hotline import keyring
-    from hotline.settings import load_codec_keys
+    from hotline.runtime import keyring
+    from hotline.runtime.settings import load_codec_keys
     from workflows.codec import data_converter
     if not (os.environ.get(keyring.ENV_KEYS) or os.environ.get(keyring.ENV_FILE)):
         os.environ[keyring.ENV_KEYS] = keyring.generate("bench").as_env()
@@ -227,9 +226,9 @@ async def wait_namespace_ready(client: Client) -> None:
 
 def sqlite_database(directory: Path, name: str = "hotline.db"):
     """A migrated SQLite database with the unit catalogue loaded."""
-    from hotline.catalogue import default_catalogue_path, load_catalogue
+    from hotline.domain.catalogue import default_catalogue_path, load_catalogue
     from hotline.store import Database
-    from hotline.units import import_catalogue
+    from hotline.store.units import import_catalogue
 
     db = Database(f"sqlite:///{directory / name}")
     db.migrate()
@@ -238,9 +237,9 @@ def sqlite_database(directory: Path, name: str = "hotline.db"):
 
 
 def prepare_database(url: str):
-    from hotline.catalogue import default_catalogue_path, load_catalogue
+    from hotline.domain.catalogue import default_catalogue_path, load_catalogue
     from hotline.store import Database
-    from hotline.units import import_catalogue, units_loaded
+    from hotline.store.units import import_catalogue, units_loaded
 
     db = Database(url)
     db.migrate()

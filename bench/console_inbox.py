@@ -40,12 +40,12 @@ warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testcli
 from common import header, pct, sqlite_database  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from hotline.store.recording import state_values as _state_values  # noqa: E402
 from hotline.api.app import create_app  # noqa: E402
-from hotline.apikeys import create_key  # noqa: E402
 from hotline.console.accounts import create_account  # noqa: E402
-from hotline.models import CoHandlerState, Deadlines, Notice, PendingRequest, Stage  # noqa: E402
+from hotline.domain.models import CoHandlerState, Deadlines, Notice, PendingRequest, Stage  # noqa: E402
 from hotline.simulation.life import new_order  # noqa: E402
+from hotline.store.apikeys import create_key  # noqa: E402
+from hotline.store.recording import state_values as _state_values  # noqa: E402
 from hotline.store.tables import OrderRow  # noqa: E402
 
 UNIT = "ZJJ"

@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from hotline.duplicates import THRESHOLD, compare, signature  # noqa: E402
-from hotline.routing import Router  # noqa: E402
-from hotline.routing_store import make_router  # noqa: E402
+from hotline.domain.routing.router import Router  # noqa: E402
+from hotline.services.duplicates import THRESHOLD, compare, signature  # noqa: E402
+from hotline.store.routing_models import make_router  # noqa: E402
 
 DEFAULT_SET = ROOT / "tests" / "data" / "duplicates_eval.yaml"
 

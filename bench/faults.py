@@ -21,7 +21,7 @@ up can record a history that does not replay, README "Known SDK race").
 N orders are driven concurrently from the client side through the whole lifecycle by a driver
 that behaves like the product: intake answers with the dispatched order (update-with-start),
 each action's answer is the order after it, and the driver reads each order's stage from the
-read model (`hotline.readmodel.load_order`, the orders table every step writes) — never by
+read model (`hotline.store.readmodel.load_order`, the orders table every step writes) — never by
 querying a running workflow. It does the next action (sign, contact, reply, callback) at a
 person's pace and retries whatever fails during a fault. Every third order belongs to one
 refusing unit: half of those ask to return the order and are refused (无效退单), half are left
@@ -47,12 +47,12 @@ its workflow memo (written with the workflow task that made the change, so it ag
 history); outbox rows per key and each order's notices against its outbox rows; audit rows
 (seq and action) against the workflow's steps; strikes in the orders' steps
 against the `supervision_events` rows (kind=strike) and the unit ledgers read from the database
-(`hotline.ledger.ledger_view`), each criticism and referral with its outbox documents exactly
+(`hotline.store.ledger.ledger_view`), each criticism and referral with its outbox documents exactly
 once, and every ledger fact the supervision workflows recorded (their `record_ledger_event`
 activities) against the database. Every order's and every supervision workflow's final history
-is replayed with the current workflow code (Replayer, as tests/test_replay.py does) and its
+is replayed with the current workflow code (Replayer, as tests/workflows/test_replay.py does) and its
 WorkflowTaskFailed events counted (the worker's data converter, payload codec included).
-Outbox rows voided by held writes (hotline/commits.py: written by a workflow task that never
+Outbox rows voided by held writes (hotline/store/commits.py: written by a workflow task that never
 committed) are not notices; rows still held or unconfirmed at the end are a failure.
 --keep DIR saves every history that does not replay, has a failed workflow task, belongs to a
 stalled order or disagrees with its audit rows or notices, and, when the run fails, the worker
@@ -123,18 +123,24 @@ if __name__ == "__main__" and "--in-place" not in sys.argv and not os.environ.ge
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import common  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-import common  # noqa: E402
-from hotline.codes import order_workflow_id  # noqa: E402
-from hotline.engine import ActionRefused  # noqa: E402
-from hotline.models import (  # noqa: E402
-    CallbackAction, ContactAction, IntakeRequest, ReplyAction, ReturnRequestAction, ReturnReviewAction,
-    SignAction, Stage,
+from hotline.domain.codes import order_workflow_id  # noqa: E402
+from hotline.domain.models import (  # noqa: E402
+    CallbackAction,
+    ContactAction,
+    IntakeRequest,
+    ReplyAction,
+    ReturnRequestAction,
+    ReturnReviewAction,
+    SignAction,
+    Stage,
 )
-from hotline.policy import load_policy  # noqa: E402
-from hotline.readmodel import load_order  # noqa: E402
-from hotline.supervision import supervision_workflow_id  # noqa: E402
+from hotline.domain.policy import load_policy  # noqa: E402
+from hotline.domain.supervision import supervision_workflow_id  # noqa: E402
+from hotline.services.port import ActionRefused  # noqa: E402
+from hotline.store.readmodel import load_order  # noqa: E402
 
 BODY = {"channel": "phone", "category": "complaint", "urgency": "normal", "title": "工地夜间施工噪音",
         "description": "小区旁边工地每天晚上十一点还在打桩，吵得睡不着",
@@ -144,7 +150,7 @@ OWNERS = ["ZJJ", "SWJ", "JTJ"]
 REFUSER = "ZFJ"  # the unit whose invalid returns become strikes, criticisms, a referral
 KEEP: Path | None = None  # --keep DIR: histories that do not replay, have a failed task, or stalled
 SUPERVISION_PREFIX = supervision_workflow_id("")  # a unit's supervision workflow id, less the unit
-# Who receives each ledger fact's document (hotline/supervision.py); a strike has none.
+# Who receives each ledger fact's document (hotline/domain/supervision.py); a strike has none.
 RECIPIENTS = {"criticism": lambda u: {u, "LEADERSHIP"},
               "referral": lambda u: {"DISCIPLINE", "LEADERSHIP", u},
               "referral_appendix": lambda u: {"DISCIPLINE"},
@@ -310,6 +316,7 @@ async def replay_all(run: Run, client, executions: list[tuple[str, str]]) -> dic
     """Replay every history with the current workflow code; count WorkflowTaskFailed events."""
     from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
     from temporalio.worker import Replayer
+
     from workflows.supervision import DepartmentSupervisionWorkflow
     from workflows.work_order import WorkOrderWorkflow
 
@@ -386,7 +393,7 @@ async def _ledger_keys(client, hist) -> list[str]:
 async def account(run: Run, client, db, orders: list[str], units: set[str]) -> None:
     """Every order, notification, audit row and ledger fact, checked against each other, and
     every history replayed. No query: results, histories and the database only."""
-    from hotline.ledger import ledger_view
+    from hotline.store.ledger import ledger_view
     from hotline.store.tables import ActionRow, OrderRow, OutboxRow, SupervisionEventRow
     from workflows.work_order import WorkOrderWorkflow
 
@@ -401,7 +408,7 @@ async def account(run: Run, client, db, orders: list[str], units: set[str]) -> N
         actions = s.scalars(select(ActionRow)).all()
         rows = {r.order_no: r for r in s.scalars(select(OrderRow)).all()}
         events = s.scalars(select(SupervisionEventRow)).all()
-    # With held writes (hotline/commits.py) a row written by a workflow task that never committed
+    # With held writes (hotline/store/commits.py) a row written by a workflow task that never committed
     # is voided, never delivered: it is not a notice. Rows still held or unconfirmed at the end
     # wait for a decision that should have come.
     outbox = [r for r in every_outbox_row if r.status != "void"]
@@ -557,6 +564,7 @@ async def account(run: Run, client, db, orders: list[str], units: set[str]) -> N
 def _undecided(db) -> int:
     """Writes still waiting for their workflow task's outcome (held writes; 0 without them)."""
     from sqlalchemy import func
+
     from hotline.store.tables import ActionRow, OutboxRow
     with db.session() as s:
         n = s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "held")) or 0
@@ -607,7 +615,7 @@ class Procs:
 
 
 async def fault_run(kind: str, args, tmp: Path) -> Run:
-    from workflows.engine import TemporalEngine
+    from workflows.client import TemporalWorkOrders
 
     run = Run(kind)
     rng = random.Random(kind)
@@ -634,7 +642,7 @@ async def fault_run(kind: str, args, tmp: Path) -> Run:
         wlog = tmp / "worker.log"
         procs = Procs(server, server.address, url, queue, wlog)
         await procs.start_worker(run)
-        engine = TemporalEngine(client, queue, load_policy("fast"))
+        engine = TemporalWorkOrders(client, queue, load_policy("fast"))
         base = int(time.time()) % 10**6
         orders = [f"SY9{base:06d}{i:07d}" for i in range(n_orders)]
         owners = {no: (REFUSER if i % 3 == 0 else OWNERS[i % len(OWNERS)]) for i, no in enumerate(orders)}
@@ -755,7 +763,7 @@ UNRETRIEVED = Counter()  # exceptions asyncio reports as never retrieved, by typ
 
 def _exception_handler(loop, context) -> None:
     # An update-with-start that fails (the dev server down) also sets the error on the start
-    # operation's own future, which TemporalEngine.start_order never reads; asyncio then prints
+    # operation's own future, which TemporalWorkOrders.start_order never reads; asyncio then prints
     # "Future exception was never retrieved" with a traceback. Counted, not printed.
     exc = context.get("exception")
     if context.get("message") == "Future exception was never retrieved" and exc is not None:

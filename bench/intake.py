@@ -6,15 +6,15 @@ Run from the repository root:
     python bench/intake.py [--requests 300] [--concurrency 16] [--json PATH]
 
 It starts a Temporal dev server (headless, loopback, state in a temp file), a SQLite database
-(migrated, unit catalogue loaded, one `intake` API key made with hotline.apikeys.create_key),
+(migrated, unit catalogue loaded, one `intake` API key made with hotline.store.apikeys.create_key),
 the worker (`python worker.py`, sanya policy) and the gateway: `uvicorn gateway:app` — the
-production ASGI entry point, i.e. hotline.api.app.create_app over workflows.engine.TemporalEngine
+production ASGI entry point, i.e. hotline.api.app.create_app over workflows.client.TemporalWorkOrders
 and the router on the catalogue in the database — on a free loopback port. Three loops, each
 N requests from C concurrent callers, each request timed:
 
   bare    client.start_workflow of an empty workflow (bench/bare_workflow.py), nothing else:
           the floor of any intake on this server
-  engine  TemporalEngine.start_order + state, in this process: the workflow part of an intake
+  engine  TemporalWorkOrders.start_order + state, in this process: the workflow part of an intake
           (start, wait for the `dispatched` update: intake and dispatch recorded, deadlines
           computed, owner notified), without HTTP, keys, routing or the number reservation
   http    POST /api/v1/orders with the key: everything a caller waits for
@@ -34,9 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-
 import common  # noqa: E402
+import httpx  # noqa: E402
 from bare_workflow import BareWorkflow  # noqa: E402
 
 BODY = {"channel": "phone", "category": "complaint", "title": "工地夜间施工噪音",
@@ -87,17 +86,17 @@ async def run_loop(name: str, n: int, conc: int, call) -> Loop:
 
 
 async def main(args) -> int:
-    from hotline.apikeys import create_key
-    from hotline.models import IntakeRequest
-    from hotline.policy import load_policy
-    from workflows.engine import TemporalEngine
+    from hotline.domain.models import IntakeRequest
+    from hotline.domain.policy import load_policy
+    from hotline.store.apikeys import create_key
+    from workflows.client import TemporalWorkOrders
 
     common.header(f"intake: {args.requests} requests per loop, {args.concurrency} concurrent callers, "
                   f"{args.workers} worker process(es)")
     async with common.HttpStack("intake", workers=args.workers) as st:
         client, queue = st.client, st.queue
         key = create_key(st.db, "intake", label="bench")
-        engine = TemporalEngine(client, queue, load_policy("sanya"))
+        work_orders = TemporalWorkOrders(client, queue, load_policy("sanya"))
         req = IntakeRequest.model_validate(BODY)
         run_id = uuid.uuid4().hex[:8]
 
@@ -106,7 +105,7 @@ async def main(args) -> int:
 
         async def via_engine(i: int) -> None:
             order_no = f"SY9{int(run_id, 16) % 10**5:05d}{i:08d}"
-            await engine.start_order(order_no, req, "ZJJ", "operator", [])  # answers once dispatched
+            await work_orders.start_order(order_no, req, "ZJJ", "operator", [])  # answers once dispatched
 
         limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{st.port}", limits=limits, timeout=60) as http:

@@ -15,7 +15,7 @@ After loading, VACUUM ANALYZE does at once what autovacuum does within minutes i
 statistics, and the visibility map that lets the KPI indexes answer without the tables.
 
 Measured, each the median of --runs after one warm-up run:
-  * the full report (`hotline.kpi.build_report`: every KPI for the period and last year's,
+  * the full report (`hotline.reporting.kpi.build_report`: every KPI for the period and last year's,
     the per-unit ranking, the monthly invalid returns) for one month — the monthly briefing —
     and for a whole year (half of all orders in the period, the other half in last year's);
   * baseline in the same run: `SELECT count(*) FROM orders`, the cheapest question one can ask
@@ -39,10 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from hotline.catalogue import default_catalogue_path, load_catalogue  # noqa: E402
-from hotline.kpi import build_report  # noqa: E402
+from hotline.domain.catalogue import default_catalogue_path, load_catalogue  # noqa: E402
+from hotline.reporting.kpi import build_report  # noqa: E402
 from hotline.store import Database  # noqa: E402
-from hotline.units import import_catalogue  # noqa: E402
+from hotline.store.units import import_catalogue  # noqa: E402
 
 # owners weighted as in hotline.simulation.scenario (district governments and the busy bureaus most)
 OWNERS = ["YZQ"] * 7 + ["TYQ"] * 9 + ["JYQ"] * 10 + ["HTQ"] * 5 + ["YCQ"] * 3 + ["ZJJ"] * 9 + ["JTJ"] * 7 + \

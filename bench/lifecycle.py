@@ -39,18 +39,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import common  # noqa: E402
 import psutil  # noqa: E402
+from bare_workflow import ACTIVITIES as BARE_ACTIVITIES  # noqa: E402
+from bare_workflow import BareWorkflow
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
-import common  # noqa: E402
-from bare_workflow import ACTIVITIES as BARE_ACTIVITIES, BareWorkflow  # noqa: E402
-from hotline.codes import order_workflow_id  # noqa: E402
-from hotline.models import (  # noqa: E402
-    CallbackAction, ContactAction, IntakeRequest, ReplyAction, SignAction, Stage,
+from hotline.domain.codes import order_workflow_id  # noqa: E402
+from hotline.domain.models import (  # noqa: E402
+    CallbackAction,
+    ContactAction,
+    IntakeRequest,
+    ReplyAction,
+    SignAction,
+    Stage,
 )
-from hotline.policy import load_policy  # noqa: E402
-from hotline.settings import load_settings  # noqa: E402
+from hotline.domain.policy import load_policy  # noqa: E402
+from hotline.runtime.settings import load_settings  # noqa: E402
 
 INTAKE = {"channel": "phone", "category": "complaint", "urgency": "normal",
           "title": "工地夜间施工噪音", "description": "小区旁边工地每天晚上十一点还在打桩，吵得睡不着",
@@ -91,15 +97,15 @@ async def _timed(phase: Phase | None, step: str, coro):
 LAST: dict[str, str] = {}  # a workflow id of each kind, for the history sizes
 
 
-async def ours_order(client, engine, phase: Phase | None) -> None:
+async def ours_order(client, work_orders, phase: Phase | None) -> None:
     from workflows.work_order import WorkOrderWorkflow
     order_no = f"SY{uuid.uuid4().int % 10**14:014d}"
     LAST["ours"] = order_workflow_id(order_no)
-    await _timed(phase, "start+dispatched", engine.start_order(order_no, intake(), "ZJJ", "operator", []))
-    await _timed(phase, "sign", engine.act(order_no, "sign", SignAction(by="ZJJ")))
-    await _timed(phase, "contact", engine.act(order_no, "contact", ContactAction(by="ZJJ", note="已联系")))
-    await _timed(phase, "reply", engine.act(order_no, "reply", ReplyAction(by="ZJJ", result="已处理", resolved=True)))
-    await _timed(phase, "callback", engine.act(order_no, "callback", CallbackAction(
+    await _timed(phase, "start+dispatched", work_orders.start_order(order_no, intake(), "ZJJ", "operator", []))
+    await _timed(phase, "sign", work_orders.act(order_no, "sign", SignAction(by="ZJJ")))
+    await _timed(phase, "contact", work_orders.act(order_no, "contact", ContactAction(by="ZJJ", note="已联系")))
+    await _timed(phase, "reply", work_orders.act(order_no, "reply", ReplyAction(by="ZJJ", result="已处理", resolved=True)))
+    await _timed(phase, "callback", work_orders.act(order_no, "callback", CallbackAction(
         by="admin:bench", answered=True, resolved=True, satisfaction="satisfied")))
     st = await _timed(phase, "result", client.get_workflow_handle_for(
         WorkOrderWorkflow.run, order_workflow_id(order_no)).result())
@@ -175,10 +181,10 @@ def report(p: Phase) -> None:
 
 
 async def main(args) -> int:
-    from hotline.outbox import OutboxDispatcher
-    from hotline.routing_store import make_router
+    from hotline.store.outbox import OutboxDispatcher
+    from hotline.store.routing_models import make_router
     from worker import _dispatch_outbox, make_worker
-    from workflows.engine import TemporalEngine
+    from workflows.client import TemporalWorkOrders
 
     what_if = [f"--{k.replace('_', '-')}" for k in ("sandboxed", "bare_unsandboxed", "no_outbox", "no_commit_watch",
                                                        "no_search_attributes", "no_memo") if getattr(args, k)]
@@ -201,8 +207,8 @@ async def main(args) -> int:
             router = make_router(learned=False)
             from functools import partial
 
-            from hotline.commits import confirm
-            engine = TemporalEngine(client, queue, policy, search_attributes=not args.no_search_attributes,
+            from hotline.store.commits import confirm
+            work_orders = TemporalWorkOrders(client, queue, policy, search_attributes=not args.no_search_attributes,
                                     confirm=partial(confirm, db))  # as the gateway: an answer's writes stand
             if args.no_memo:  # what-if only: the memo's cost at the server (the shipped worker always keeps it)
                 from workflows.order_core import OrderCore
@@ -215,8 +221,9 @@ async def main(args) -> int:
             ours_extra = {"workflow_runner": SandboxedWorkflowRunner()} if args.sandboxed else {}
             bare_extra = {"workflow_runner": UnsandboxedWorkflowRunner()} if args.bare_unsandboxed else {}
             ours_worker = make_worker(client, db, settings, policy=policy, router=router, **ours_extra)
-            from activities.registry import build_activities
             from today_workflow import TodayWorkOrderWorkflow
+
+            from activities.wiring import build_activities
             today_queue = "bench-today"
             today_worker = Worker(client, task_queue=today_queue, workflows=[TodayWorkOrderWorkflow],
                                   activities=build_activities(db, client, today_queue, policy, router),
@@ -232,7 +239,7 @@ async def main(args) -> int:
                 else asyncio.create_task(stop.wait())  # as worker.py: held notices released
             outbox = asyncio.create_task(_dispatch_outbox(OutboxDispatcher(db), stop)) if not args.no_outbox \
                 else asyncio.create_task(stop.wait())
-            ours = lambda ph: ours_order(client, engine, ph)  # noqa: E731
+            ours = lambda ph: ours_order(client, work_orders, ph)  # noqa: E731
             local = args.bare_activities == "local"
             bare = lambda ph: bare_order(client, bare_queue, ph, local)  # noqa: E731
             bare16 = lambda ph: bare_order(client, bare_queue, ph, local, one_write=False)  # noqa: E731

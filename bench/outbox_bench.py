@@ -18,13 +18,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hotline.contracts import NotificationRequest  # noqa: E402
+from hotline.domain.contracts import NotificationRequest  # noqa: E402
 from hotline.store import Database  # noqa: E402
 
 
 def load_module(path: str | None):
     if path is None:
-        import hotline.outbox as mod
+        import hotline.store.outbox as mod
         return mod
     spec = importlib.util.spec_from_file_location("outbox_under_test", path)
     mod = importlib.util.module_from_spec(spec)
@@ -36,7 +36,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=2000)
     ap.add_argument("--limit", type=int, default=100)
-    ap.add_argument("--module", help="outbox module file to time instead of hotline/outbox.py")
+    ap.add_argument("--module", help="outbox module file to time instead of hotline/store/outbox.py")
     args = ap.parse_args()
     mod = load_module(args.module)
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as tmp:
@@ -55,7 +55,7 @@ def main() -> int:
         elapsed = time.perf_counter() - start
         db.dispose()
     assert delivered == args.rows == len(sms.sent), (delivered, len(sms.sent))
-    print(f"{args.module or 'hotline/outbox.py'}: {delivered} SMS rows in {elapsed:.3f} s "
+    print(f"{args.module or 'hotline/store/outbox.py'}: {delivered} SMS rows in {elapsed:.3f} s "
           f"({calls} run_once calls, limit {args.limit}; {elapsed / delivered * 1e6:.0f} µs/row)")
     return 0
 

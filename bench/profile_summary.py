@@ -31,7 +31,7 @@ CATEGORIES = [
     ("payload visitor (SDK)", ("_visitor.py",)),
     ("activity dispatch (SDK)", ("worker/_activity.py",)),
     ("core bridge poll/complete (SDK)", ("temporalio/bridge/worker.py",)),
-    ("client calls (bench driver)", ("temporalio/client.py", "ours_order", "bare_order", "workflows/engine.py")),
+    ("client calls (bench driver)", ("temporalio/client.py", "ours_order", "bare_order", "workflows/client.py")),
     ("SQLAlchemy / sqlite3 (other)", ("sqlalchemy/",)),
     ("thread-pool hand-off", ("concurrent/futures/thread.py", "call_soon_threadsafe", "_write_to_self")),
     ("event loop (other)", ("_run_once",)),

@@ -26,13 +26,13 @@ import common  # noqa: E402,F401  (puts the repository on the path)
 from temporalio.client import WorkflowHistory  # noqa: E402
 from temporalio.worker import Replayer  # noqa: E402
 
-from workflows.registry import WORKFLOWS  # noqa: E402
+from workflows.hosted import WORKFLOWS  # noqa: E402
 
 
 async def main(paths: list[Path]) -> int:
     # the project's key ring (HOTLINE_CODEC_KEYS, ..._FILE or var/codec-keys): encrypted histories
     # open with it, histories saved before encryption pass through it unchanged
-    from hotline.settings import load_codec_keys
+    from hotline.runtime.settings import load_codec_keys
     from workflows.codec import data_converter
     replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(load_codec_keys()),
                         runtime=common.quiet_runtime())

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from hotline.routing import Router  # noqa: E402
-from hotline.routing_store import make_router  # noqa: E402
+from hotline.domain.routing.router import Router  # noqa: E402
+from hotline.store.routing_models import make_router  # noqa: E402
 
 DEFAULT_SET = ROOT / "tests" / "data" / "routing_eval.yaml"
 
@@ -34,7 +34,7 @@ def load_cases(path: Path = DEFAULT_SET) -> list[dict]:
 
 
 def evaluate(router: Router, cases: list[dict]) -> dict:
-    """Top-1/top-3 accuracy and the misses. Shared with tests/test_routing.py."""
+    """Top-1/top-3 accuracy and the misses. Shared with tests/domain/test_routing.py."""
     top1 = top3 = 0
     confusions = []
     decisions: Counter = Counter()
@@ -89,14 +89,14 @@ def speed(router: Router, rows: list[dict], n: int = 1000) -> float:
 
 
 def learned(catalogue):
-    from hotline.routing_learning import _Fixed
-    from hotline.routing_store import base_model
+    from hotline.services.routing_learning import _Fixed
+    from hotline.store.routing_models import base_model
     model = base_model()
     return make_router(catalogue=catalogue, models=_Fixed(model)), model.version
 
 
 def report_heldout(catalogue) -> None:
-    from hotline.routing_model import corpus_rows
+    from hotline.domain.routing.model import corpus_rows
     rows = corpus_rows("heldout.jsonl")
     blended, version = learned(catalogue)
     routers = {"evidence": make_router(catalogue=catalogue, learned=False), "blended": blended}

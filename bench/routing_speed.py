@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from hotline.routing_store import make_router  # noqa: E402
+from hotline.store.routing_models import make_router  # noqa: E402
 
 EVAL_SET = ROOT / "tests" / "data" / "routing_eval.yaml"
 

@@ -14,10 +14,10 @@ from temporalio import workflow
 from temporalio.common import WorkflowIDConflictPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from hotline.codes import order_workflow_id
-    from hotline.contracts import ActionAnswer, WorkOrderInput
-    from hotline.models import IntakeRequest, OrderState
-    from workflows.engine import start_attributes, static_summary
+    from hotline.domain.codes import order_workflow_id
+    from hotline.domain.contracts import ActionAnswer, WorkOrderInput
+    from hotline.domain.models import IntakeRequest, OrderState
+    from workflows.client import start_attributes, static_summary
     from workflows.work_order import WorkOrderWorkflow
 
 

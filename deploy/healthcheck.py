@@ -39,7 +39,7 @@ async def _pollers(address: str, namespace: str, task_queue: str) -> list[str]:
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
     from temporalio.client import Client
 
-    from hotline.temporal_tls import load_tls
+    from hotline.runtime.temporal_tls import load_tls
 
     client = await Client.connect(address, namespace=namespace, tls=load_tls() or False)  # mTLS as the worker
     identities: list[str] = []

@@ -21,7 +21,7 @@ import pytest_asyncio
 from pytest_postgresql.janitor import DatabaseJanitor
 from temporalio.testing import WorkflowEnvironment
 
-from hotline import keyring
+from hotline.runtime import keyring
 from hotline.store import Database
 from stack import DEV_SERVER_CONFIG
 from workflows import search_attributes as sa

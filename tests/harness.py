@@ -7,14 +7,14 @@ from datetime import datetime, timezone
 
 from temporalio.client import Client, WorkflowHandle
 
-from hotline.models import IntakeRequest, OrderState
-from hotline.policy import Policy, load_policy
-from hotline.routing import Router
-from hotline.routing_store import make_router
-from hotline.settings import load_settings
+from hotline.domain.models import IntakeRequest, OrderState
+from hotline.domain.policy import Policy, load_policy
+from hotline.domain.routing.router import Router
+from hotline.runtime.settings import load_settings
 from hotline.store import Database
+from hotline.store.routing_models import make_router
 from worker import make_worker
-from workflows.engine import TemporalEngine
+from workflows.client import TemporalWorkOrders
 from workflows.work_order import WorkOrderWorkflow
 
 _ROUTER: Router | None = None
@@ -41,8 +41,8 @@ class Harness:
         self.client, self.db, self.queue, self.policy = client, db, queue, policy
         from functools import partial
 
-        from hotline.commits import confirm
-        self.engine = TemporalEngine(client, queue, policy, search_attributes, confirm=partial(confirm, db))
+        from hotline.store.commits import confirm
+        self.engine = TemporalWorkOrders(client, queue, policy, search_attributes, confirm=partial(confirm, db))
         self._n = 0
 
     async def start(self, owner: str = "ZJJ", req: IntakeRequest | None = None,
@@ -150,7 +150,7 @@ def seed_order_numbers(db: Database) -> None:
 
 async def settled(db: Database, order_no: str, timeout: float = 20.0) -> None:
     """Wait (real seconds) until the order has no write held for its workflow task's commit
-    (hotline/commits.py): its notices are then released to the outbox dispatcher."""
+    (hotline/store/commits.py): its notices are then released to the outbox dispatcher."""
     import asyncio
     import time
 

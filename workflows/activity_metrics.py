@@ -9,7 +9,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from hotline.metrics import ACTIVITIES
+from hotline.runtime.metrics import ACTIVITIES
 
 
 class _Counting(ActivityInboundInterceptor):

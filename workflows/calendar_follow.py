@@ -9,7 +9,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from hotline.contracts import CalendarChange
+    from hotline.domain.contracts import CalendarChange
     from hotline.domain.order_rules import TIMERS
     from hotline.domain.order_rules.calendar import follow_calendar, waiting_deadlines
 

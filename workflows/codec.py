@@ -4,7 +4,7 @@ Why: a work order's history holds the petitioner's name, phone and words in doze
 (workflow input, activity inputs, update results, memo, summaries). Anyone who reaches the
 Temporal frontend or its Web UI would read them. With this codec on every client the project
 makes, the server stores only ciphertext; the worker, the gateway and the CLI decrypt with the
-key ring (hotline/keyring.py), and an admin's browser decrypts through the gateway's codec
+key ring (hotline/runtime/keyring.py), and an admin's browser decrypts through the gateway's codec
 server (`/codec/decode`). Search attributes are not payloads and stay plaintext: they must never
 hold personal data.
 
@@ -25,7 +25,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
-from hotline.keyring import KeyRing
+from hotline.runtime.keyring import KeyRing
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"

@@ -1,9 +1,9 @@
-"""The Temporal side of hotline/commits.py: which local-activity writes did the history record?
+"""The Temporal side of hotline/store/commits.py: which local-activity writes did the history record?
 
 Each local activity of ours returns the token of its execution; the history records it in the
 task's marker only if the task committed. The watcher reads the tail of the order's history
 (never a query: nothing reaches the worker), one read per order per round, decodes the markers' results
-with the client's data converter (the payload codec included) and lets hotline/commits.py
+with the client's data converter (the payload codec included) and lets hotline/store/commits.py
 confirm or void each held write.
 """
 from __future__ import annotations
@@ -17,12 +17,12 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverse
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from hotline.codes import order_workflow_id
-from hotline.commits import decide, pending, settle
-from hotline.metrics import COMMIT_WRITES, ORDERS_HEALED
+from hotline.domain.codes import order_workflow_id
+from hotline.runtime.metrics import COMMIT_WRITES, ORDERS_HEALED
 from hotline.store import Database
+from hotline.store.commits import decide, pending, settle
 
-log = logging.getLogger("hotline.commits")
+log = logging.getLogger("hotline.store.commits")
 
 
 _NO_REVERSE: set[str] = set()  # servers (by address) without the backwards read: forwards instead

@@ -23,12 +23,18 @@ with workflow.unsafe.imports_passed_through():
     from activities.routing import RoutingActivities
     from activities.store import StoreActivities
     from activities.supervision import SupervisionActivities
-    from hotline.contracts import (
-        ActionAnswer, ActionWrite, DeadlineRequest, DeadlineResult, NotificationRequest,
-        StepEntry, StepRecord, WorkOrderInput,
-    )
     from hotline.domain import order_rules as rules
-    from hotline.models import OrderState, Stage
+    from hotline.domain.contracts import (
+        ActionAnswer,
+        ActionWrite,
+        DeadlineRequest,
+        DeadlineResult,
+        NotificationRequest,
+        StepEntry,
+        StepRecord,
+        WorkOrderInput,
+    )
+    from hotline.domain.models import OrderState, Stage
     from workflows import search_attributes as sa
     from workflows.timers import DeadlineTimers
 
@@ -93,7 +99,7 @@ class OrderCore:
     @workflow.signal
     async def resync_read_model(self) -> None:
         """The read model's last write came from a workflow task that never committed
-        (hotline/commits.py): write the order's state again, as it is. No audit step."""
+        (hotline/store/commits.py): write the order's state again, as it is. No audit step."""
         async with self._turn():
             await self._act(StoreActivities.sync_read_model, StepRecord(
                 seq=self.c.seq, action="sync", by="system", at=self._now(), state=self.s, wft=self._wft()),
@@ -140,7 +146,7 @@ class OrderCore:
 
     def _wft(self) -> int | None:
         """The workflow task a local activity's write belongs to (its started event id): the
-        write counts once that task is seen completed (hotline/commits.py). Regular activities
+        write counts once that task is seen completed (hotline/store/commits.py). Regular activities
         run only after their task committed: None."""
         return workflow.info().get_current_history_length() if self._serial else None
 

@@ -8,10 +8,10 @@ calendar_follow), and calls made inside a passed-through module are not restrict
 lines of work_order.py and supervision.py themselves were checked.
 
 Determinism is guarded instead, over all of that code:
-- tests/test_determinism.py scans every module the workflows import (transitively, within the
+- tests/workflows/test_determinism.py scans every module the workflows import (transitively, within the
   project) for clocks, randomness, I/O, threads and environment reads;
-- tests/test_replay.py replays the saved histories inside the sandbox (the Replayer's default);
-- tests/test_lifecycle.py runs one whole order with `HOTLINE_WORKFLOW_SANDBOX=on`.
+- tests/workflows/test_replay.py replays the saved histories inside the sandbox (the Replayer's default);
+- tests/workflows/test_lifecycle.py runs one whole order with `HOTLINE_WORKFLOW_SANDBOX=on`.
 
 `HOTLINE_WORKFLOW_SANDBOX=on` brings the sandbox back for a worker (e.g. while trying new
 workflow code against production traffic).

@@ -1,6 +1,6 @@
 """Typed custom search attributes (SPEC §8), so admins can filter orders in the Temporal UI.
 
-The names and types are hotline/codes.py's; here they become the SDK's typed keys. Each key
+The names and types are hotline/domain/codes.py's; here they become the SDK's typed keys. Each key
 is built by the constructor of its type and checked against codes.py's type at import, so a
 change there that this module does not follow fails at once instead of at a workflow's upsert.
 """
@@ -10,13 +10,13 @@ from datetime import datetime
 
 from temporalio.common import SearchAttributeKey
 
-from hotline import codes
-from hotline.codes import SEARCH_ATTRIBUTES
+from hotline.domain import codes
+from hotline.domain.codes import SEARCH_ATTRIBUTES
 
 
 def _typed(name: str, kind: str) -> None:
     if SEARCH_ATTRIBUTES[name] != kind:
-        raise TypeError(f"search attribute {name} is {SEARCH_ATTRIBUTES[name]} in hotline/codes.py, not {kind}")
+        raise TypeError(f"search attribute {name} is {SEARCH_ATTRIBUTES[name]} in hotline/domain/codes.py, not {kind}")
 
 
 def _keyword(name: str) -> SearchAttributeKey[str]:
@@ -51,4 +51,4 @@ RETURN_COUNT = _int(codes.SA_RETURN_COUNT)
 
 ALL = (ORDER_NO, OWNER, CATEGORY, URGENCY, STAGE, DISTRICT, DUE_AT, OVERDUE, RETURN_COUNT)
 if {k.name for k in ALL} != set(SEARCH_ATTRIBUTES):  # every attribute of codes.py has its key
-    raise TypeError("workflows/search_attributes.py and hotline/codes.py name different search attributes")
+    raise TypeError("workflows/search_attributes.py and hotline/domain/codes.py name different search attributes")

@@ -5,9 +5,9 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 
-from hotline.codes import SEARCH_ATTRIBUTES
+from hotline.domain.codes import SEARCH_ATTRIBUTES
 
-_KINDS = {  # hotline/codes.py's type names as the operator service's
+_KINDS = {  # hotline/domain/codes.py's type names as the operator service's
     "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
     "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
@@ -28,11 +28,16 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
 async def ensure_routing_retrain_schedule(client: Client, task_queue: str) -> bool:
     """The weekly routing retrain (issue 19) as a Schedule; True if it was created now.
     An existing schedule is left as it is (an operator may have paused it)."""
-    from temporalio.client import (Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError,
-                                   ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec)
+    from temporalio.client import (
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleAlreadyRunningError,
+        ScheduleOverlapPolicy,
+        SchedulePolicy,
+        ScheduleSpec,
+    )
 
-    from workflows.routing_retrain import (SCHEDULE_CRON, SCHEDULE_ID, SCHEDULE_TIME_ZONE,
-                                           RoutingRetrainWorkflow)
+    from workflows.routing_retrain import SCHEDULE_CRON, SCHEDULE_ID, SCHEDULE_TIME_ZONE, RoutingRetrainWorkflow
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(RoutingRetrainWorkflow.run, id=f"{SCHEDULE_ID}-run",
                                            task_queue=task_queue),

@@ -1,7 +1,7 @@
 """DepartmentSupervisionWorkflow (id `supervision-<unit>`): one unit's escalation ledger.
 
 Strikes and staff flags arrive as signals (signal-with-start). The ladder is pure domain
-code (hotline.supervision); this workflow orders the facts and records each through an
+code (hotline.domain.supervision); this workflow orders the facts and records each through an
 activity. It continues as new at the turn of the year (fresh tallies; the database keeps
 last year's) and whenever the SDK suggests it, after draining its handlers and queue.
 """
@@ -13,9 +13,15 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.supervision import SupervisionActivities
-    from hotline.contracts import StaffFlag, Strike, StrikeReview
-    from hotline.supervision import (
-        Ledger, LedgerEvent, SupervisionInput, apply_staff_flag, apply_strike, local_year, next_year_start,
+    from hotline.domain.contracts import StaffFlag, Strike, StrikeReview
+    from hotline.domain.supervision import (
+        Ledger,
+        LedgerEvent,
+        SupervisionInput,
+        apply_staff_flag,
+        apply_strike,
+        local_year,
+        next_year_start,
         review_strike,
     )
     from workflows.order_core import ACTIVITY_TIMEOUT, RETRY

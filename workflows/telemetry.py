@@ -68,7 +68,7 @@ class Readiness:
 
 
 async def watch_readiness(ready: Readiness, worker, db, client, stop: asyncio.Event, every: float = 3.0) -> None:
-    from hotline.health import database_problems, temporal_problems
+    from hotline.store.health import database_problems, temporal_problems
     while not stop.is_set():
         problems = [] if worker.is_running else ["worker: not polling"]
         problems += await asyncio.to_thread(database_problems, db)

@@ -12,8 +12,8 @@ passed wins, and the follow-up does nothing. Cancelling a follow-up still waitin
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Awaitable, Callable
 
 from temporalio import workflow

@@ -16,12 +16,24 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from hotline.contracts import ActionAnswer, WorkOrderInput
     from hotline.domain import order_rules as rules
-    from hotline.models import (
-        CallbackAction, CoHandlerDoneAction, ContactAction, CoordinationPlanAction, ExtensionRequestAction,
-        ExtensionReviewAction, FlagStaffAction, MergeAction, OrderState, ReplyAction, ReturnRequestAction,
-        ReturnReviewAction, SignAction, Stage, UnmergeAction,
+    from hotline.domain.contracts import ActionAnswer, WorkOrderInput
+    from hotline.domain.models import (
+        CallbackAction,
+        CoHandlerDoneAction,
+        ContactAction,
+        CoordinationPlanAction,
+        ExtensionRequestAction,
+        ExtensionReviewAction,
+        FlagStaffAction,
+        MergeAction,
+        OrderState,
+        ReplyAction,
+        ReturnRequestAction,
+        ReturnReviewAction,
+        SignAction,
+        Stage,
+        UnmergeAction,
     )
     from workflows.calendar_follow import CalendarFollow
     from workflows.order_core import OrderCore

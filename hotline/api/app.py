@@ -20,9 +20,9 @@ from hotline.api.routes import actions, admin, calendar, kpi, merges, ops, order
 from hotline.api.routes import codec as codec_server  # `codec` is create_app's PayloadCodec
 from hotline.api.throttle import KeyThrottle
 from hotline.console import install as install_console
-from hotline.engine import OrderEngine
-from hotline.routing import Router
-from hotline.settings import Limits, load_limits
+from hotline.domain.routing.router import Router
+from hotline.runtime.settings import Limits, load_limits
+from hotline.services.port import WorkOrderPort
 from hotline.store import Database
 
 
@@ -42,17 +42,17 @@ class DropBlankQuery:
         await self.app(scope, receive, send)
 
 
-def create_app(db: Database, engine: OrderEngine | None, router: Router | None,
+def create_app(db: Database, work_orders: WorkOrderPort | None, router: Router | None,
                lifespan: Callable | None = None, codec=None, ui_origins: tuple[str, ...] = (),
                limits: Limits | None = None) -> FastAPI:
     """`codec` (a PayloadCodec) serves /codec/* to admins, with CORS for `ui_origins`; `limits`
-    (default: from the environment, hotline.settings.load_limits) bound bodies and rates."""
+    (default: from the environment, hotline.runtime.settings.load_limits) bound bodies and rates."""
     app = FastAPI(title="12345 Hotline work orders", version="1.0",
                   description="First-contact responsibility (首接责任制) on durable workflows. "
                               "Send the key in `X-API-Key`; errors are `{\"error\": {\"code\", \"message\"}}`.",
                   lifespan=lifespan)
     limits = limits or load_limits()
-    app.state.db, app.state.engine, app.state.router = db, engine, router
+    app.state.db, app.state.work_orders, app.state.router = db, work_orders, router
     app.state.codec, app.state.ui_origins = codec, frozenset(ui_origins)
     app.state.key_throttle = KeyThrottle(limits)
     app.state.track_limits = track.TrackLimits(limits)

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 
 from hotline.api.errors import ApiError
 from hotline.api.throttle import checked_key
-from hotline.apikeys import Principal
+from hotline.store.apikeys import Principal
 
 KEY_HEADER = "X-API-Key"
 

@@ -20,8 +20,8 @@ from starlette.exceptions import HTTPException
 
 from hotline.api.errors import OPEN311_PREFIX, error_response
 from hotline.api.jsondepth import DepthMeter
-from hotline.ratelimit import Buckets
-from hotline.settings import Limits
+from hotline.runtime.ratelimit import Buckets
+from hotline.runtime.settings import Limits
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
 

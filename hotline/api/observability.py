@@ -1,10 +1,10 @@
 """The gateway's metrics and traces: `/metrics`, request counters by route template, tracing.
 
 `install(app, db)` (called by create_app) adds the request-counting middleware and `GET
-/metrics`: this process's counters (hotline.metrics, process and Python runtime metrics) and
-the business gauges read from the database (hotline.business_metrics). `production(app)`
+/metrics`: this process's counters (hotline.runtime.metrics, process and Python runtime metrics) and
+the business gauges read from the database (hotline.reporting.business_metrics). `production(app)`
 turns on the structured logs and, when the OTEL_* variables ask for it, OpenTelemetry tracing
-of the HTTP requests (hotline.tracing).
+of the HTTP requests (hotline.runtime.tracing).
 
 A request is labelled with its route's template (`/api/v1/orders/{order_no}/sign`), never its
 path: an order number in a label would make one series per order.
@@ -18,8 +18,8 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from starlette.routing import Match
 
-from hotline.business_metrics import BusinessCollector
-from hotline.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from hotline.reporting.business_metrics import BusinessCollector
+from hotline.runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from hotline.store import Database
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -89,8 +89,8 @@ def install(app: FastAPI, db: Database) -> None:
 
 def production(app: FastAPI) -> None:
     """JSON log lines (masked) and, with OTEL_* set, traces of every request exported over OTLP."""
-    from hotline import tracing
-    from hotline.masking import configure_logging
+    from hotline.runtime import tracing
+    from hotline.runtime.logjson import configure_logging
     configure_logging()
     provider = tracing.setup("hotline-gateway")
     if provider is not None:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Path
 
-from hotline.codes import ORDER_NO, UNIT_CODE, District
+from hotline.domain.codes import ORDER_NO, UNIT_CODE, District
 
 OrderNo = Annotated[str, Path(pattern=ORDER_NO, description="order number, e.g. SY20261126000123")]
 

@@ -11,9 +11,9 @@ from fastapi import Request
 
 from hotline.api.errors import ApiError
 from hotline.api.guard import retry_after
-from hotline.apikeys import Principal, verify_key
-from hotline.ratelimit import Buckets
-from hotline.settings import Limits
+from hotline.runtime.ratelimit import Buckets
+from hotline.runtime.settings import Limits
+from hotline.store.apikeys import Principal, verify_key
 
 
 class KeyThrottle:

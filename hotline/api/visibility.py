@@ -6,10 +6,10 @@ order the same way.
 from __future__ import annotations
 
 from hotline.api.errors import ApiError
-from hotline.apikeys import Principal
-from hotline.models import OrderState
-from hotline.readmodel import load_order
+from hotline.domain.models import OrderState
 from hotline.store import Database
+from hotline.store.apikeys import Principal
+from hotline.store.readmodel import load_order
 
 
 def may_see_identity(p: Principal, st: OrderState) -> bool:
@@ -23,7 +23,7 @@ def view(p: Principal, st: OrderState) -> OrderState:
 
 
 def read_order(db: Database, order_no: str) -> OrderState:
-    """From the read model, never by querying the running workflow (see hotline.readmodel)."""
+    """From the read model, never by querying the running workflow (see hotline.store.readmodel)."""
     st = load_order(db, order_no)
     if st is None:
         raise ApiError(404, f"order {order_no} not found")

@@ -2,7 +2,7 @@
 
 Passwords are hashed with argon2id (argon2-cffi's defaults). An account carries one of the API
 keys' role strings (`intake`, `admin`, `department:<code>`), so a signed-in person acts with
-exactly the authority of a key of that role (hotline.apikeys.Principal).
+exactly the authority of a key of that role (hotline.store.apikeys.Principal).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
-from hotline.apikeys import ROLE, Principal
 from hotline.store import Database
+from hotline.store.apikeys import ROLE, Principal
 from hotline.store.tables import StaffAccountRow
 
 HASHER = PasswordHasher()

@@ -1,6 +1,6 @@
 """The actions a viewer may take on an order, and their forms turned into the API's bodies.
 
-Which forms a page shows comes from the transition table (hotline/transitions.py) for the
+Which forms a page shows comes from the transition table (hotline/domain/transitions.py) for the
 viewer's role and the order's stage; the workflow's validator still has the last word. A form
 becomes the very body model the JSON API takes (hotline.api.routes.actions.ACTION_BODIES), so the console
 cannot send anything the API would not.
@@ -11,12 +11,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ValidationError
 
-from hotline import transitions
 from hotline.api.routes.actions import ACTION_BODIES
-from hotline.apikeys import Principal
 from hotline.console.web import TZ
-from hotline.masking import mask_name
-from hotline.models import ACTION_MODELS, OrderState, Stage
+from hotline.domain import transitions
+from hotline.domain.masking import mask_name
+from hotline.domain.models import ACTION_MODELS, OrderState, Stage
+from hotline.store.apikeys import Principal
 
 MAX_CO_HANDLERS = 3
 

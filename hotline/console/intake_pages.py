@@ -1,10 +1,10 @@
 """The operator's intake form (话务员): the routing suggestion follows the typing (htmx), and a
 submitted order shows its number, owner and deadlines at once.
 
-Intake is the same operation the API and the CLI use (hotline.orders.intake_order); a hidden
+Intake is the same operation the API and the CLI use (hotline.services.intake.intake_order); a hidden
 per-form key makes a double submit land on the same order. Before creating, "查重" lists the
 open orders that may be the same matter, and "并入此工单" merges the request into one of them
-(并单, hotline.merging.merge_request, as the API's merge route) instead of dispatching it.
+(并单, hotline.services.merging.merge_request, as the API's merge route) instead of dispatching it.
 """
 from __future__ import annotations
 
@@ -15,18 +15,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from hotline import transitions
-from hotline.api.deps import get_engine, get_router
+from hotline.api.deps import get_router, get_work_orders
 from hotline.api.errors import ApiError
 from hotline.api.routes.merges import REFUSALS, refused
 from hotline.api.visibility import view
-from hotline.codes import ORDER_NO_RE
 from hotline.console import web
-from hotline.intake import IdempotencyConflict, scoped_key
-from hotline.merging import merge_request
-from hotline.models import DISTRICTS, Category, IntakeRequest
-from hotline.orders import IntakeError, intake_order
-from hotline.readmodel import load_order
+from hotline.domain import transitions
+from hotline.domain.codes import ORDER_NO_RE
+from hotline.domain.models import DISTRICTS, Category, IntakeRequest
+from hotline.services.intake import IntakeError, intake_order
+from hotline.services.merging import merge_request
+from hotline.store.order_numbers import IdempotencyConflict, scoped_key
+from hotline.store.readmodel import load_order
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 CHANNELS = ("phone", "web", "app", "wechat")
@@ -85,7 +85,7 @@ def _invalid(exc: ValidationError) -> str:
 
 
 async def _duplicates(request: Request, req: IntakeRequest, exclude: set[str]) -> list:
-    from hotline.duplicates import for_request  # open orders that may be the same matter (issue 18)
+    from hotline.services.duplicates import for_request  # open orders that may be the same matter (issue 18)
     return await asyncio.to_thread(for_request, request.app.state.db, get_router(request), req, exclude)
 
 
@@ -127,7 +127,7 @@ async def merge(request: Request) -> Response:
         if not ORDER_NO_RE.match(parent) or await asyncio.to_thread(load_order, db, parent) is None:
             return _form_page(request, who, 404, f"工单 {parent or '（未选择）'} 不存在，未并单。", f, dups)
         key = scoped_key(f"console{who.account.id}", f.get("form_key") or None)
-        ans = await merge_request(db, get_engine(request), parent, req, who.principal.actor, key, note)
+        ans = await merge_request(db, get_work_orders(request), parent, req, who.principal.actor, key, note)
     except ValidationError as exc:
         return _form_page(request, who, 422, _invalid(exc), f, dups)
     except REFUSALS as exc:  # the API's answer to the same refusal: 409, 422, 403 or 404
@@ -148,7 +148,7 @@ async def intake(request: Request) -> Response:
     try:
         req = _request(f)
         key = scoped_key(f"console{who.account.id}", f.get("form_key") or None)
-        st = await intake_order(request.app.state.db, get_engine(request), get_router(request), req, key)
+        st = await intake_order(request.app.state.db, get_work_orders(request), get_router(request), req, key)
     except ValidationError as exc:
         return _form_page(request, who, 422, _invalid(exc), f)
     except (IntakeError, IdempotencyConflict) as exc:

@@ -16,9 +16,9 @@ from sqlalchemy import String, cast, func, select
 from hotline.console import web
 from hotline.console.actions import callback_tally, callback_targets
 from hotline.console.order_pages import _units
-from hotline.kpi import KpiError, build_report
-from hotline.ledger import ledger_view
-from hotline.models import OrderState, Stage
+from hotline.domain.models import OrderState, Stage
+from hotline.reporting.kpi import KpiError, build_report
+from hotline.store.ledger import ledger_view
 from hotline.store.tables import OrderRow
 
 router = APIRouter(prefix="/console/office", include_in_schema=False)
@@ -141,7 +141,7 @@ async def kpi_report(request: Request) -> Response:
     who = _admin(request)
     if not isinstance(who, web.Viewer):
         return who
-    from hotline.report import render_html
+    from hotline.reporting.report import render_html
     frm, to, unit = _period(request)
     try:
         report = await asyncio.to_thread(build_report, request.app.state.db, frm, to, unit)

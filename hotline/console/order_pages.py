@@ -1,9 +1,9 @@
 """The department clerk's inbox and every role's order page with its action forms.
 
-Reads come from the read model (hotline.readmodel, the orders table), never from a workflow;
+Reads come from the read model (hotline.store.readmodel, the orders table), never from a workflow;
 actions go through the JSON API's own action path (`app.state.act`: the same checks, the same
 update, the same refusals), and a refusal is shown beside the form that caused it. Undoing a
-merge (取消并单) is the API's unmerge use case (hotline.merging.unmerge_request), the office's only.
+merge (取消并单) is the API's unmerge use case (hotline.services.merging.unmerge_request), the office's only.
 """
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import String, cast, func, select
 
-from hotline.api.deps import get_engine, get_router
+from hotline.api.deps import get_router, get_work_orders
 from hotline.api.errors import ApiError
 from hotline.api.params import UNIT_CODE
 from hotline.api.routes.merges import REFUSALS, refused
 from hotline.api.visibility import view
-from hotline.codes import ORDER_NO_RE
 from hotline.console import web
 from hotline.console.actions import MAX_CO_HANDLERS, FormError, allowed, body_from_form, callback_targets
-from hotline.merging import unmerge_request
-from hotline.models import ACTION_MODELS, REQUEST_NO, OrderState, Stage
-from hotline.readmodel import load_order
+from hotline.domain.codes import ORDER_NO_RE
+from hotline.domain.models import ACTION_MODELS, REQUEST_NO, OrderState, Stage
+from hotline.services.merging import unmerge_request
+from hotline.store.readmodel import load_order
 from hotline.store.tables import OrderRow, UnitRow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -59,7 +59,7 @@ def inbox_rows(db, unit: str, offset: int, limit: int = PAGE_SIZE) -> tuple[int,
 
 
 def _masked_title(title: str, st: dict) -> str:
-    from hotline.models import mask_text
+    from hotline.domain.models import mask_text
     p = st.get("petitioner") or {}
     return mask_text(title, p.get("name", ""), p.get("phone", ""))
 
@@ -182,7 +182,7 @@ async def unmerge(request: Request, order_no: str, request_no: str) -> Response:
     if owner is not None and not re.fullmatch(UNIT_CODE, owner):
         return render_order(request, who, st, 422, "unmerge", f"承办单位: {owner} 不是单位代码", data)
     try:
-        new = await unmerge_request(request.app.state.db, get_engine(request), get_router(request), order_no,
+        new = await unmerge_request(request.app.state.db, get_work_orders(request), get_router(request), order_no,
                                     request_no, who.principal.actor, reason, owner)
     except REFUSALS as exc:
         err = refused(exc)

@@ -23,8 +23,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from hotline.ratelimit import Buckets
-from hotline.settings import Rate
+from hotline.runtime.ratelimit import Buckets
+from hotline.runtime.settings import Rate
 
 log = logging.getLogger("hotline.console")
 
@@ -40,7 +40,7 @@ def load_secret() -> bytes:
     if given:
         return hashlib.sha256(given.encode()).digest()
     try:
-        from hotline.settings import load_codec_keys
+        from hotline.runtime.settings import load_codec_keys
         _, key = load_codec_keys().current
         return hmac.new(key, b"hotline console sessions v1", hashlib.sha256).digest()
     except Exception:  # no key ring: sessions last as long as this process

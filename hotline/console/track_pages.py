@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from hotline.api.guard import retry_after
-from hotline.codes import ORDER_NO_RE
 from hotline.console import web
-from hotline.progress import NOT_FOUND, progress
+from hotline.domain.codes import ORDER_NO_RE
+from hotline.services.progress import NOT_FOUND, progress
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 _LAST4 = re.compile(r"^[0-9]{4}$")

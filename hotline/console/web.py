@@ -16,10 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from hotline.apikeys import Principal
 from hotline.console import labels
 from hotline.console.accounts import Account, active_account
 from hotline.console.session import COOKIE, CSRF_FIELD, CSRF_HEADER, PRE_COOKIE
+from hotline.store.apikeys import Principal
 
 HERE = Path(__file__).resolve().parent
 TZ = ZoneInfo("Asia/Shanghai")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from datetime import UTC, date, datetime, timedelta
 
-from hotline.policy import Duration
-from hotline.workcal import WorkCalendar
+from hotline.domain.policy import Duration
+from hotline.domain.workcal import WorkCalendar
 
 
 class CalendarClock:

@@ -18,18 +18,33 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Callable
 
-from hotline.codes import order_workflow_id
-from hotline.contracts import DeadlineValue, ReturnRecommendation, Strike
 from hotline.domain import order_rules as rules
-from hotline.models import (
-    Action, CallbackAction, Category, Channel, ContactAction, ExtensionRequestAction, ExtensionReviewAction,
-    IntakeRequest, Location, OrderState, Petitioner, ReplyAction, ReturnRequestAction, ReturnReviewAction, ReviewDecision, SignAction,
-    Stage, Urgency,
+from hotline.domain.codes import order_workflow_id
+from hotline.domain.contracts import DeadlineValue, ReturnRecommendation, Strike
+from hotline.domain.models import (
+    Action,
+    CallbackAction,
+    Category,
+    Channel,
+    ContactAction,
+    ExtensionRequestAction,
+    ExtensionReviewAction,
+    IntakeRequest,
+    Location,
+    OrderState,
+    Petitioner,
+    ReplyAction,
+    ReturnRequestAction,
+    ReturnReviewAction,
+    ReviewDecision,
+    SignAction,
+    Stage,
+    Urgency,
 )
-from hotline.policy import Duration, Policy, load_policy
+from hotline.domain.policy import Duration, Policy, load_policy
+from hotline.domain.supervision import Ledger, apply_strike, local_year
+from hotline.domain.workcal import calendar_for
 from hotline.simulation.clock import CalendarClock
-from hotline.supervision import Ledger, apply_strike, local_year
-from hotline.workcal import calendar_for
 
 SIM_BASE = 900000
 REVIEWER = "admin:sim"  # the hotline office, as simulated

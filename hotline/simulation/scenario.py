@@ -35,14 +35,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, func, select
 
+from hotline.domain.codes import DISTRICTS
+from hotline.domain.policy import Duration, Policy, load_policy
+from hotline.domain.workcal import calendar_for
 from hotline.simulation.clock import FastClock
 from hotline.simulation.life import SIM_BASE, Cut, SimulatedOrder, new_order, replay_ledger
-from hotline.codes import DISTRICTS
-from hotline.policy import Duration, Policy, load_policy
 from hotline.simulation.sinks import BulkSink, ExactSink
 from hotline.store import Database
 from hotline.store.tables import OrderRow
-from hotline.workcal import calendar_for
 
 
 class SimulationError(ValueError):
@@ -278,9 +278,9 @@ def simulate(db: Database, months: int = 24, orders_per_day: int = 50, seed: int
     if first.year < 2000:
         raise SimulationError(f"the history would start in {first.year}; choose a later --until")
     _check_target(db, force)
-    from hotline.units import import_catalogue, units_loaded
+    from hotline.store.units import import_catalogue, units_loaded
     if not units_loaded(db):
-        from hotline.catalogue import default_catalogue_path, load_catalogue
+        from hotline.domain.catalogue import default_catalogue_path, load_catalogue
         import_catalogue(db, load_catalogue(default_catalogue_path()))
     t0 = time.perf_counter()
     reform = months_before(until, 12) if months > 12 else None

@@ -2,9 +2,9 @@
 
 `ExactSink` records each action as the workflow's `record_action` does (its steps, with the
 order's state as the action left it) and each ledger fact as `record_ledger_event` does,
-through hotline/store/recording.py and hotline/ledger.py. `BulkSink` builds the very same rows
+through hotline/store/recording.py and hotline/store/ledger.py. `BulkSink` builds the very same rows
 in memory (the orders row through `state_values`, the KPI rows by the rules of `kpi_rows`) and
-inserts them in batches; tests/test_simulate.py proves both write identical rows.
+inserts them in batches; tests/simulation/test_simulate.py proves both write identical rows.
 """
 from __future__ import annotations
 
@@ -12,17 +12,22 @@ from datetime import datetime
 
 from sqlalchemy import insert
 
-from hotline.contracts import StepEntry
+from hotline.domain.contracts import StepEntry
+from hotline.domain.models import OrderState
 from hotline.domain.order_rules.kinds import StepKind
-from hotline.ledger import record_event
-from hotline.models import OrderState
-from hotline.policy import Policy
+from hotline.domain.policy import Policy
+from hotline.domain.supervision import LedgerEvent
 from hotline.store import Database
+from hotline.store.ledger import record_event
 from hotline.store.recording import insert_step, kpi_rows, state_values, write_order
 from hotline.store.tables import (
-    ActionRow, CallbackRow, DispatchRow, OrderRow, ReturnRequestRow, SupervisionEventRow,
+    ActionRow,
+    CallbackRow,
+    DispatchRow,
+    OrderRow,
+    ReturnRequestRow,
+    SupervisionEventRow,
 )
-from hotline.supervision import LedgerEvent
 
 
 class ExactSink:

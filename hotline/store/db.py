@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.settings import SettingsError
+from hotline.runtime.settings import SettingsError
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, or_, select
 
+from hotline.domain.models import OrderState
 from hotline.domain.order_rules.kinds import StepKind
-from hotline.models import OrderState
 from hotline.store.tables import ActionRow, CallbackRow, DispatchRow, OrderRow, ReturnRequestRow
 
 
@@ -41,7 +41,7 @@ _UPDATE_ORDER = _ORDERS.update().where(_ORDERS.c.order_no == bindparam("o"),
                                        or_(_ORDERS.c.last_seq.is_(None), _ORDERS.c.last_seq <= bindparam("q")))
 # Local-activity writes carry their workflow task: the latest task's write wins, even at a lower
 # step. A write of an earlier task (or an earlier attempt of the same one) came from a task that
-# never committed, or this one would not be running (hotline/commits.py).
+# never committed, or this one would not be running (hotline/store/commits.py).
 _UPDATE_ORDER_WFT = _ORDERS.update().where(
     _ORDERS.c.order_no == bindparam("o"), or_(_ORDERS.c.last_wft.is_(None), _ORDERS.c.last_wft <= bindparam("w")))
 # Steps `seq` and later written by such a task: they did not happen.
@@ -60,7 +60,7 @@ _ADD_CALLBACK = CallbackRow.__table__.insert()
 
 
 def new_token() -> str:
-    """Names one execution of a local activity; returned into the history (hotline/commits.py)."""
+    """Names one execution of a local activity; returned into the history (hotline/store/commits.py)."""
     return "tok:" + uuid.uuid4().hex
 
 

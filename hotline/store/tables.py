@@ -9,12 +9,23 @@ from datetime import date, datetime, timezone
 from typing import ClassVar
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator,
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from hotline.sealed import SealedString
+from hotline.store.sealed import SealedString
 
 
 class Base(DeclarativeBase):
@@ -59,7 +70,7 @@ class UnitRow(Base):
     districts: Mapped[list] = mapped_column(JSON, default=list)
     webhook_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
     places: Mapped[list] = mapped_column(JSON, default=list)
-    # sealed with the key ring (hotline/sealed.py): a copy of the database cannot sign deliveries
+    # sealed with the key ring (hotline/store/sealed.py): a copy of the database cannot sign deliveries
     webhook_secret: Mapped[str | None] = mapped_column(SealedString("webhook_secret"), nullable=True)
 
 
@@ -114,7 +125,7 @@ class OrderRow(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     # The workflow task (its started event id) whose local activity wrote this state; null when
     # a regular activity did. A write from a later task wins over one from an earlier task whose
-    # commit failed (hotline/commits.py).
+    # commit failed (hotline/store/commits.py).
     last_wft: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_token: Mapped[str | None] = mapped_column(String(40), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(TS)
@@ -134,7 +145,7 @@ class ActionRow(Base):
     at: Mapped[datetime] = mapped_column(TS, index=True)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     # Written by a local activity in workflow task `wft` (its started event id), execution
-    # `token`: confirmed once that token is seen recorded in the order's history (hotline/commits.py).
+    # `token`: confirmed once that token is seen recorded in the order's history (hotline/store/commits.py).
     wft: Mapped[int | None] = mapped_column(Integer, nullable=True)
     token: Mapped[str | None] = mapped_column(String(40), nullable=True)
     confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -225,7 +236,7 @@ class OutboxRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Written by a local activity in workflow task `wft`: status "held" until its `token` is seen
-    # recorded in the order's history, "void" if another execution's was (hotline/commits.py).
+    # recorded in the order's history, "void" if another execution's was (hotline/store/commits.py).
     wft: Mapped[int | None] = mapped_column(Integer, nullable=True)
     token: Mapped[str | None] = mapped_column(String(40), nullable=True)
 

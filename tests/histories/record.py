@@ -1,4 +1,4 @@
-"""Records the representative histories replayed by tests/test_replay.py.
+"""Records the representative histories replayed by tests/workflows/test_replay.py.
 
     .venv/bin/python -m tests.histories.record TAG [SCENARIO ...]
 
@@ -22,19 +22,29 @@ from zoneinfo import ZoneInfo
 
 from temporalio.testing import WorkflowEnvironment
 
-from hotline.models import (
-    CallbackAction, CoHandlerDoneAction, ContactAction, CoordinationPlanAction, ExtensionRequestAction,
-    ExtensionReviewAction, MergeAction, Petitioner, ReplyAction, ReturnRequestAction, ReturnReviewAction, SignAction,
+from hotline.domain.calendar_schedule import parse_schedule
+from hotline.domain.contracts import CalendarChange
+from hotline.domain.models import (
+    CallbackAction,
+    CoHandlerDoneAction,
+    ContactAction,
+    CoordinationPlanAction,
+    ExtensionRequestAction,
+    ExtensionReviewAction,
+    MergeAction,
+    Petitioner,
+    ReplyAction,
+    ReturnRequestAction,
+    ReturnReviewAction,
+    SignAction,
     UnmergeAction,
 )
-from hotline.calendar_admin import import_schedule
-from hotline.calendar_schedule import parse_schedule
-from hotline.contracts import CalendarChange
+from hotline.services.calendar_admin import import_schedule
 from hotline.store import Database
-from workflows.codec import data_converter
 from tests.conftest import _binary
-from tests.histories.codec_keys import HISTORY_KEYS
 from tests.harness import running_worker
+from tests.histories.codec_keys import HISTORY_KEYS
+from workflows.codec import data_converter
 
 HERE = Path(__file__).parent
 

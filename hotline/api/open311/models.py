@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from hotline.codes import DISTRICTS, District
+from hotline.domain.codes import DISTRICTS, District
 
 
 class Service(BaseModel):

@@ -32,12 +32,12 @@ from hotline.api.open311.models import (
     services_of,
 )
 from hotline.api.open311.render import render
-from hotline.bounds import year_problem
-from hotline.codes import ORDER_NO_RE
-from hotline.intake import IdempotencyConflict, scoped_key
-from hotline.masking import mask_text
-from hotline.models import IntakeRequest, OrderState, Stage
-from hotline.orders import IntakeError, intake_order
+from hotline.domain.bounds import year_problem
+from hotline.domain.codes import ORDER_NO_RE
+from hotline.domain.masking import mask_text
+from hotline.domain.models import IntakeRequest, OrderState, Stage
+from hotline.services.intake import IntakeError, intake_order
+from hotline.store.order_numbers import IdempotencyConflict, scoped_key
 from hotline.store.tables import OrderRow, UnitRow
 
 JURISDICTION = "sanya.gov.cn"
@@ -66,7 +66,7 @@ def _dump(data: Any) -> Any:
 
 
 def redact(text: str | None, name: str = "", phone: str = "") -> str | None:
-    """Free text as the public sees it: the one masking of hotline/masking.py."""
+    """Free text as the public sees it: the one masking of hotline/domain/masking.py."""
     return mask_text(text, name, phone)
 
 
@@ -251,17 +251,17 @@ async def create_request(request: Request, fmt: Fmt = FMT,
                          "lat": form.lat, "lng": form.long}})
     except ValidationError as exc:
         raise Open311Error(400, describe(exc.errors())) from None
-    engine, hub = request.app.state.engine, request.app.state.router
-    if engine is None:
+    work_orders, hub = request.app.state.work_orders, request.app.state.router
+    if work_orders is None:
         raise Open311Error(503, "the workflow engine is not connected")
     scoped = scoped_key(f"open311:key{p.key_id}", idempotency_key)  # never another caller's order
     try:
         try:
-            st = await intake_order(request.app.state.db, engine, hub, req, scoped)
+            st = await intake_order(request.app.state.db, work_orders, hub, req, scoped)
         except IntakeError as exc:
             if svc.unit is None:
                 raise Open311Error(400, f"{exc}; give attribute[district] or pick a specific service") from None
-            st = await intake_order(request.app.state.db, engine, hub, req.model_copy(update={"owner": svc.unit}),
+            st = await intake_order(request.app.state.db, work_orders, hub, req.model_copy(update={"owner": svc.unit}),
                                     scoped)
     except IdempotencyConflict as exc:
         raise Open311Error(409, str(exc)) from None

@@ -13,17 +13,17 @@ from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, create_model
 from sqlalchemy import select
 
-from hotline import transitions
 from hotline.api.auth import principal
-from hotline.api.deps import get_engine
+from hotline.api.deps import get_work_orders
 from hotline.api.errors import ApiError, reject_nul
 from hotline.api.params import OrderNo
 from hotline.api.visibility import read_order, view
-from hotline.apikeys import Principal
-from hotline.bounds import action_date_problem
-from hotline.engine import ActionRefused, OrderNotFound
-from hotline.models import ACTION_MODELS, OrderState, Stage, Strict
+from hotline.domain import transitions
+from hotline.domain.bounds import action_date_problem
+from hotline.domain.models import ACTION_MODELS, OrderState, Stage, Strict
+from hotline.services.port import ActionRefused, OrderNotFound
 from hotline.store import Database
+from hotline.store.apikeys import Principal
 from hotline.store.tables import UnitRow
 
 router = APIRouter(tags=["actions"])
@@ -84,7 +84,7 @@ async def act(order_no: str, action: str, body: BaseModel | None, p: Principal, 
     _check_units(db, action, data)
     _check_dates(body)
     payload = ACTION_MODELS[action].model_validate({**data, "by": p.actor})
-    engine = get_engine(request)
+    work_orders = get_work_orders(request)
     current = read_order(db, order_no)
     if current.stage == Stage.closed:
         raise ApiError(409, f"order {order_no} is closed ({current.close_reason}); it takes no more actions")
@@ -98,7 +98,7 @@ async def act(order_no: str, action: str, body: BaseModel | None, p: Principal, 
         if p.unit not in allowed:
             raise ApiError(403, f"{p.unit} may not {action} order {order_no}: only {who} may")
     try:
-        st = await engine.act(order_no, action, payload)
+        st = await work_orders.act(order_no, action, payload)
     except ActionRefused as exc:
         raise ApiError(403 if exc.kind == "Forbidden" else 409, exc.message) from None
     except OrderNotFound:

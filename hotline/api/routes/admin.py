@@ -14,14 +14,14 @@ from sqlalchemy import func, select
 
 from hotline.api.auth import principal, require
 from hotline.api.errors import ApiError, text_body
-from hotline.apikeys import Principal
-from hotline.catalogue import CatalogueError, load_catalogue
-from hotline.codes import UNIT_CODE
-from hotline.contracts import StrikeReview
-from hotline.ledger import ledger_view
-from hotline.routing import Router
+from hotline.domain.catalogue import CatalogueError, load_catalogue
+from hotline.domain.codes import UNIT_CODE
+from hotline.domain.contracts import StrikeReview
+from hotline.domain.routing.router import Router
+from hotline.store.apikeys import Principal
+from hotline.store.ledger import ledger_view
 from hotline.store.tables import EntryRow, SupervisionEventRow, UnitRow
-from hotline.units import import_catalogue
+from hotline.store.units import import_catalogue
 
 log = logging.getLogger("hotline.api")
 router = APIRouter(tags=["units"])
@@ -39,7 +39,7 @@ class UnitOut(BaseModel):
 
 
 class LedgerEventOut(BaseModel):
-    """A ledger event as the API shows it (the domain's is hotline.supervision.LedgerEvent)."""
+    """A ledger event as the API shows it (the domain's is hotline.domain.supervision.LedgerEvent)."""
 
     key: str
     kind: str
@@ -122,10 +122,10 @@ async def review_held_strike(request: Request, body: StrikeReviewBody, code: str
     held = {e["detail"]["key"] for year in _years(db, code) for e in ledger_view(db, code, year)["held"]}
     if body.key not in held:
         raise ApiError(409, f"no strike {body.key!r} of {code} is held for review")
-    engine = request.app.state.engine
-    if engine is None:
+    work_orders = request.app.state.work_orders
+    if work_orders is None:
         raise ApiError(503, "the workflow engine is not connected")
-    await engine.review_strike(code, StrikeReview(key=body.key, decision=body.decision, by=p.actor,
+    await work_orders.review_strike(code, StrikeReview(key=body.key, decision=body.decision, by=p.actor,
                                                   reason=body.reason, at=datetime.now(timezone.utc)))
     return StrikeReviewAccepted(unit=code, key=body.key, decision=body.decision)
 

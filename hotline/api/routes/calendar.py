@@ -24,8 +24,9 @@ from pydantic import BaseModel
 
 from hotline.api.auth import principal, require
 from hotline.api.errors import ApiError, text_body
-from hotline.apikeys import Principal
-from hotline.calendar_admin import (
+from hotline.domain.calendar_schedule import ScheduleError, parse_schedule
+from hotline.domain.statutory import FIRST_YEAR, LAST_YEAR
+from hotline.services.calendar_admin import (
     CalendarConflict,
     CalendarImportError,
     coming_year_status,
@@ -35,9 +36,8 @@ from hotline.calendar_admin import (
     stored_schedule,
     year_status,
 )
-from hotline.calendar_rollout import follow_calendar
-from hotline.calendar_schedule import ScheduleError, parse_schedule
-from hotline.statutory import FIRST_YEAR, LAST_YEAR
+from hotline.services.calendar_rollout import follow_calendar
+from hotline.store.apikeys import Principal
 
 log = logging.getLogger("hotline.api")
 router = APIRouter(tags=["calendar"])
@@ -102,9 +102,9 @@ class StatusOut(BaseModel):
 def rollout(app: FastAPI) -> Callable[[int, str, str], Awaitable[None]]:
     """The `calendar_imported` hook: open orders recompute the deadlines the new schedule touches."""
     async def calendar_imported(year: int, notice: str, by: str) -> None:
-        if app.state.engine is None:
+        if app.state.work_orders is None:
             raise RuntimeError("the workflow engine is not connected")
-        _, failed = await follow_calendar(app.state.db, app.state.engine, year, notice, by)
+        _, failed = await follow_calendar(app.state.db, app.state.work_orders, year, notice, by)
         if failed:
             raise RuntimeError(f"{len(failed)} orders were not told")
     return calendar_imported

@@ -23,7 +23,7 @@ from temporalio.api.common.v1 import Payloads
 
 from hotline.api.errors import body as error_body
 from hotline.api.throttle import checked_key
-from hotline.apikeys import Principal
+from hotline.store.apikeys import Principal
 
 log = logging.getLogger("hotline.api")
 router = APIRouter(prefix="/codec", tags=["codec"])

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from hotline.api.auth import require
 from hotline.api.errors import ApiError
-from hotline.apikeys import Principal
-from hotline.kpi import KpiError, build_report
-from hotline.policy import Policy, load_policy
-from hotline.settings import load_settings
+from hotline.domain.policy import Policy, load_policy
+from hotline.reporting.kpi import KpiError, build_report
+from hotline.runtime.settings import load_settings
+from hotline.store.apikeys import Principal
 
 router = APIRouter(tags=["kpi"])
 

@@ -1,5 +1,5 @@
 """并单 over HTTP: merge a new request into an open order, list an order's merged requests, and
-undo a wrong merge. The operations themselves are hotline/merging.py (shared with the CLI and
+undo a wrong merge. The operations themselves are hotline/services/merging.py (shared with the CLI and
 the web console, which answers refusals through `refused` too)."""
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ import asyncio
 from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from hotline import merges
 from hotline.api.auth import require
-from hotline.api.deps import get_engine, get_router
+from hotline.api.deps import get_router, get_work_orders
 from hotline.api.errors import ApiError, reject_nul
 from hotline.api.params import UNIT_CODE, OrderNo
 from hotline.api.visibility import read_order, view
-from hotline.apikeys import Principal
-from hotline.engine import ActionRefused, OrderNotFound
-from hotline.intake import IdempotencyConflict, scoped_key
-from hotline.masking import mask_name, mask_phone
-from hotline.merging import MergeAnswer, merge_request, unmerge_request
-from hotline.models import REQUEST_NO, Channel, IntakeRequest, OrderState
-from hotline.orders import IntakeError
+from hotline.domain.masking import mask_name, mask_phone
+from hotline.domain.models import REQUEST_NO, Channel, IntakeRequest, OrderState
+from hotline.services.intake import IntakeError
+from hotline.services.merging import MergeAnswer, merge_request, unmerge_request
+from hotline.services.port import ActionRefused, OrderNotFound
+from hotline.store import merges
+from hotline.store.apikeys import Principal
+from hotline.store.order_numbers import IdempotencyConflict, scoped_key
 
 router = APIRouter(tags=["merging (并单)"])
 # What a merge or unmerge may be refused with; anything else is a fault, not an answer.
@@ -75,7 +75,7 @@ async def merge(request: Request, body: MergeIn, order_no: OrderNo, p: Principal
     read_order(request.app.state.db, order_no)  # 404 for an unknown order
     req = IntakeRequest.model_validate(body.model_dump(exclude={"note"}))
     try:
-        ans = await merge_request(request.app.state.db, get_engine(request), order_no, req, p.actor,
+        ans = await merge_request(request.app.state.db, get_work_orders(request), order_no, req, p.actor,
                                   scoped_key(f"key{p.key_id}", idempotency_key), body.note)
     except REFUSALS as exc:
         raise refused(exc) from None
@@ -106,7 +106,7 @@ async def unmerge(request: Request, body: UnmergeIn, order_no: OrderNo,
                   request_no: str = Path(pattern=REQUEST_NO), p: Principal = Depends(require("admin"))) -> OrderState:
     reject_nul(body.model_dump(mode="json"))
     try:
-        st = await unmerge_request(request.app.state.db, get_engine(request), get_router(request), order_no, request_no,
+        st = await unmerge_request(request.app.state.db, get_work_orders(request), get_router(request), order_no, request_no,
                                    p.actor, body.reason, body.owner)
     except REFUSALS as exc:
         raise refused(exc) from None

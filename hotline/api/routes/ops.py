@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from hotline.api.deps import DbDep
-from hotline.calendar_admin import coming_year_status
-from hotline.health import ready_problems
+from hotline.services.calendar_admin import coming_year_status
+from hotline.store.health import ready_problems
 
 router = APIRouter(tags=["ops"])
 
@@ -28,8 +28,8 @@ async def readyz(request: Request, db: DbDep):
             warnings.append({"code": status.code, "message": status.message})
     except Exception as exc:  # the database is not reachable
         problems.append(f"database: {type(exc).__name__}")
-    if request.app.state.engine is None:
+    if request.app.state.work_orders is None:
         problems.append("workflow engine: not connected")
-    problems += [p for p in await ready_problems(db, request.app.state.engine) if p not in problems]
+    problems += [p for p in await ready_problems(db, request.app.state.work_orders) if p not in problems]
     body = {"status": "not ready" if problems else "ready", "problems": problems, "warnings": warnings}
     return JSONResponse(body, status_code=503 if problems else 200)

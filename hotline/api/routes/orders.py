@@ -9,15 +9,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from hotline.api.auth import require
-from hotline.api.deps import DbDep, PrincipalDep, get_engine, get_router
+from hotline.api.deps import DbDep, PrincipalDep, get_router, get_work_orders
 from hotline.api.errors import ApiError, reject_nul
 from hotline.api.params import UNIT_CODE, District, OrderNo
 from hotline.api.visibility import read_order, view
-from hotline.apikeys import Principal
-from hotline.duplicates import IntakeAnswer, for_request
-from hotline.engine import OrderEngine
-from hotline.intake import IdempotencyConflict, scoped_key
-from hotline.models import (
+from hotline.domain.models import (
     Category,
     Channel,
     IntakeRequest,
@@ -29,9 +25,13 @@ from hotline.models import (
     mask_phone,
     mask_text,
 )
-from hotline.orders import IntakeError, intake_order
-from hotline.routing import Router
+from hotline.domain.routing.router import Router
+from hotline.services.duplicates import IntakeAnswer, for_request
+from hotline.services.intake import IntakeError, intake_order
+from hotline.services.port import WorkOrderPort
 from hotline.store import Database
+from hotline.store.apikeys import Principal
+from hotline.store.order_numbers import IdempotencyConflict, scoped_key
 from hotline.store.tables import OrderRow
 
 router = APIRouter(tags=["orders"])
@@ -80,13 +80,13 @@ def _summary(r: OrderRow) -> OrderSummary:
         petitioner=PetitionerView(name=mask_name(r.petitioner_name or ""), phone=mask_phone(r.petitioner_phone or "")))
 
 
-async def _intake(db: Database, req: IntakeRequest, p: Principal, key: str | None, engine: OrderEngine,
+async def _intake(db: Database, req: IntakeRequest, p: Principal, key: str | None, work_orders: WorkOrderPort,
                   router: Router) -> OrderState:
     reject_nul(req.model_dump(mode="json"))
     if key:
         reject_nul(key, "Idempotency-Key")
     try:  # the key is this API key's own, and bound to this body (a replay: the same order)
-        st = await intake_order(db, engine, router, req, scoped_key(f"key{p.key_id}", key))
+        st = await intake_order(db, work_orders, router, req, scoped_key(f"key{p.key_id}", key))
     except IntakeError as exc:
         raise ApiError(422, str(exc)) from None
     except IdempotencyConflict as exc:
@@ -104,7 +104,7 @@ async def intake(request: Request, req: IntakeRequest, db: DbDep, p: Principal =
     if req.channel == Channel.open311:  # the route sets it: only /open311/ makes open311 orders
         raise ApiError(422, "channel: 'open311' is set by the Open311 endpoint only; "
                             "record how the citizen reached the hotline: phone, web, app or wechat")
-    st = await _intake(db, req, p, idempotency_key, get_engine(request), get_router(request))
+    st = await _intake(db, req, p, idempotency_key, get_work_orders(request), get_router(request))
     dups = await asyncio.to_thread(for_request, db, get_router(request), req, {st.order_no})
     return IntakeAnswer.model_validate({**st.model_dump(), "duplicates": dups})
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from hotline.api.deps import DbDep, PrincipalDep, RouterDep
 from hotline.api.errors import ApiError
 from hotline.api.params import District
-from hotline.duplicates import RoutingAnswer, find_duplicates
-from hotline.models import Category
+from hotline.domain.models import Category
+from hotline.services.duplicates import RoutingAnswer, find_duplicates
 
 router = APIRouter(tags=["routing"])
 

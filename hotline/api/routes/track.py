@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.errors import ApiError
 from hotline.api.guard import retry_after
-from hotline.codes import ORDER_NO
-from hotline.progress import NOT_FOUND, Progress, progress
-from hotline.ratelimit import Buckets
-from hotline.settings import Limits
+from hotline.domain.codes import ORDER_NO
+from hotline.runtime.ratelimit import Buckets
+from hotline.runtime.settings import Limits
+from hotline.services.progress import NOT_FOUND, Progress, progress
 
 router = APIRouter(tags=["public"])
 

@@ -21,8 +21,8 @@ sys.path.insert(0, str(HERE.parents[2]))
 import phrases_heldout as held  # noqa: E402
 import phrases_train as train  # noqa: E402
 
-from hotline.catalogue import default_catalogue_path, load_catalogue  # noqa: E402
-from hotline.codes import DISTRICTS  # noqa: E402
+from hotline.domain.catalogue import default_catalogue_path, load_catalogue  # noqa: E402
+from hotline.domain.codes import DISTRICTS  # noqa: E402
 
 SEED = 12345
 CATEGORIES = ["complaint", "help", "consultation", "report", "suggestion"]

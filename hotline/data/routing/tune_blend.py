@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from hotline import routing_blend as rb  # noqa: E402
 from hotline.data.routing.phrases_train import NO_KEYWORD, SNIPPETS  # noqa: E402
-from hotline.routing import Router  # noqa: E402
-from hotline.routing_store import make_router  # noqa: E402
-from hotline.routing_model import corpus_rows, train  # noqa: E402
+from hotline.domain.routing import blend as rb  # noqa: E402
+from hotline.domain.routing.model import corpus_rows, train  # noqa: E402
+from hotline.domain.routing.router import Router  # noqa: E402
+from hotline.store.routing_models import make_router  # noqa: E402
 
 GRID = {"MODEL_WEIGHT": [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8],
         "CLEAR_AGREE": [0.65, 0.75, 0.85, 0.9, 0.95], "CLEAR_MARGIN": [0.0, 0.2, 0.4]}

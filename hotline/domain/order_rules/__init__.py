@@ -5,7 +5,7 @@ rule changes the state and yields the effects (effects.py) in the order they mus
 `FOLLOW_UPS[name]` is what runs when a deadline passes with its wait not moot (basics.TIMERS
 says which deadline arms which). The workflow (workflows/) and the simulator
 (hotline/simulation/) both run these, and differ only in how they carry the effects out;
-tests/test_rules_differential.py holds them to the same steps, notices and rows.
+tests/domain/test_rules_differential.py holds them to the same steps, notices and rows.
 """
 from __future__ import annotations
 
@@ -14,8 +14,20 @@ from typing import Callable
 from hotline.domain.order_rules import checks, closing, handling, merging, requests
 from hotline.domain.order_rules.basics import TIMERS, arm, fast_model
 from hotline.domain.order_rules.effects import (
-    Arm, Deadlines, Disarm, Effect, Notify, OrderContext, OrderMemory, Publish, Recommend, Refer, Rule, RuleRefused,
-    SendStrike, Step,
+    Arm,
+    Deadlines,
+    Disarm,
+    Effect,
+    Notify,
+    OrderContext,
+    OrderMemory,
+    Publish,
+    Recommend,
+    Refer,
+    Rule,
+    RuleRefused,
+    SendStrike,
+    Step,
 )
 from hotline.domain.order_rules.handling import intake, new_order_state
 from hotline.domain.order_rules.merging import MAX_CO_PETITIONERS, phone_of

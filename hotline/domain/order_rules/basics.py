@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable
 
-from hotline.contracts import DeadlineItem, DeadlineValue, Strike
-from hotline.domain.order_rules.kinds import StepKind
+from hotline.domain.contracts import DeadlineItem, DeadlineValue, Strike
+from hotline.domain.models import ActionRecord, Notice, OrderState, Stage
 from hotline.domain.order_rules.effects import Arm, Deadlines, Disarm, Notify, OrderContext, Rule, SendStrike, Step
-from hotline.models import ActionRecord, Notice, OrderState, Stage
+from hotline.domain.order_rules.kinds import StepKind
 
 ANSWERED_STAGES = (Stage.replied, Stage.callback, Stage.closed)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from hotline.contracts import CalendarChange, DeadlineValue
+from hotline.domain.contracts import CalendarChange, DeadlineValue
+from hotline.domain.models import Stage
 from hotline.domain.order_rules.basics import TIMERS, arm, notify, step
-from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 from hotline.domain.order_rules.effects import Deadlines, OrderContext, Rule
-from hotline.models import Stage
+from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 
 RETURNABLE = {Stage.dispatched, Stage.signed, Stage.handling}
 

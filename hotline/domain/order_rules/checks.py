@@ -6,15 +6,23 @@ order's lock; the simulator runs them before each scripted action.
 """
 from __future__ import annotations
 
-from hotline import transitions
-from hotline.actor import ActorError, parse_actor
+from hotline.domain import transitions
+from hotline.domain.actor import ActorError, parse_actor
+from hotline.domain.models import (
+    Action,
+    CallbackAction,
+    CoHandlerDoneAction,
+    CoordinationPlanAction,
+    ExtensionRequestAction,
+    MergeAction,
+    ReturnRequestAction,
+    ReturnReviewAction,
+    ReviewDecision,
+    UnmergeAction,
+)
 from hotline.domain.order_rules.effects import OrderContext, RuleRefused
 from hotline.domain.order_rules.handling import co_handler
 from hotline.domain.order_rules.merging import MAX_CO_PETITIONERS
-from hotline.models import (
-    Action, CallbackAction, CoHandlerDoneAction, CoordinationPlanAction, ExtensionRequestAction, ReturnRequestAction,
-    ReturnReviewAction, ReviewDecision, MergeAction, UnmergeAction,
-)
 
 
 def is_admin(by: str) -> bool:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hotline.contracts import DeadlineItem
+from hotline.domain.contracts import DeadlineItem
+from hotline.domain.masking import mask_text
+from hotline.domain.models import CallbackAction, CallbackResult, ReplyAction, Satisfaction, Stage
 from hotline.domain.order_rules.basics import arm, arm_handling, deadlines, disarm, disarm_all, notify, step
-from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 from hotline.domain.order_rules.effects import OrderContext, Rule
 from hotline.domain.order_rules.handling import stop_handling_timers
-from hotline.masking import mask_text
-from hotline.models import CallbackAction, CallbackResult, ReplyAction, Satisfaction, Stage
+from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 
 SURVEY = "请评价工单{order}的办理：是否解决？是否满意？"
 SURVEY_MERGED = "请评价您反映的问题（{request}，已并入工单{order}）的办理：是否解决？是否满意？"

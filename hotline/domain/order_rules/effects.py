@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Generator
 
-from hotline.contracts import DeadlineItem, DeadlineValue, ReturnRecommendationRequest, StaffFlag, Strike
-from hotline.models import ActionRecord, CallbackResult, Notice, OrderState, Stage
-from hotline.policy import Policy
+from hotline.domain.contracts import DeadlineItem, DeadlineValue, ReturnRecommendationRequest, StaffFlag, Strike
+from hotline.domain.models import ActionRecord, CallbackResult, Notice, OrderState, Stage
+from hotline.domain.policy import Policy
 
 
 @dataclass(slots=True)

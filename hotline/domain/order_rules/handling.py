@@ -5,15 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from hotline.contracts import DeadlineItem
-from hotline.domain.order_rules.basics import arm, arm_handling, deadlines, disarm, notify, step, strike
-from hotline.domain.order_rules.kinds import NoticeKind, StepKind
-from hotline.domain.order_rules.effects import Arm, OrderContext, Publish, Rule
-from hotline.models import (
-    CoHandlerDoneAction, CoHandlerState, ContactAction, CoordinationPlanAction, IntakeRequest, OrderState,
-    PetitionerView, SignAction, Stage,
+from hotline.domain.contracts import DeadlineItem
+from hotline.domain.models import (
+    CoHandlerDoneAction,
+    CoHandlerState,
+    ContactAction,
+    CoordinationPlanAction,
+    IntakeRequest,
+    OrderState,
+    PetitionerView,
+    SignAction,
+    Stage,
 )
-from hotline.policy import Policy
+from hotline.domain.order_rules.basics import arm, arm_handling, deadlines, disarm, notify, step, strike
+from hotline.domain.order_rules.effects import Arm, OrderContext, Publish, Rule
+from hotline.domain.order_rules.kinds import NoticeKind, StepKind
+from hotline.domain.policy import Policy
 
 # Before this change the never-signed check ran after the supervision notices, so a unit signing
 # in that gap escaped the strike; orders already past that point replay the old way.

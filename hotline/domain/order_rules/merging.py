@@ -6,11 +6,11 @@ told (contact, reply, survey), and asked for a callback of their own (closing.py
 """
 from __future__ import annotations
 
+from hotline.domain.models import CoPetitioner, MergeAction, OrderState, Stage, UnmergeAction
 from hotline.domain.order_rules.basics import notify, step
 from hotline.domain.order_rules.closing import all_answered, decide_callback
-from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 from hotline.domain.order_rules.effects import OrderContext, Rule
-from hotline.models import CoPetitioner, MergeAction, OrderState, Stage, UnmergeAction
+from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 
 # A bound on the order's state (every co-petitioner is in it): a matter reported more often
 # than this is a public incident, handled by the hotline office outside one order.

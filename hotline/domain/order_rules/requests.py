@@ -2,15 +2,21 @@
 referral. A rejected return is an invalid return (无效退单): the requester is struck."""
 from __future__ import annotations
 
-from hotline.contracts import DeadlineItem, ReturnRecommendation, ReturnRecommendationRequest, StaffFlag
+from hotline.domain.contracts import DeadlineItem, ReturnRecommendation, ReturnRecommendationRequest, StaffFlag
+from hotline.domain.models import (
+    ExtensionRequestAction,
+    ExtensionReviewAction,
+    FlagStaffAction,
+    PendingRequest,
+    ReturnRequestAction,
+    ReturnReviewAction,
+    ReviewDecision,
+    Stage,
+)
 from hotline.domain.order_rules.basics import arm_handling, deadlines, disarm_all, notify, step, strike
-from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 from hotline.domain.order_rules.effects import OrderContext, Recommend, Refer, Rule
 from hotline.domain.order_rules.handling import dispatch
-from hotline.models import (
-    ExtensionRequestAction, ExtensionReviewAction, FlagStaffAction, PendingRequest, ReturnRequestAction,
-    ReturnReviewAction, ReviewDecision, Stage,
-)
+from hotline.domain.order_rules.kinds import NoticeKind, StepKind
 
 
 def extension_request(c: OrderContext, a: ExtensionRequestAction) -> Rule:

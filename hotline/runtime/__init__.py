@@ -1,0 +1,5 @@
+"""Process infrastructure shared by every entry point: settings from the environment,
+JSON logging, tracing, mTLS to Temporal and the development certificates, the payload
+key ring, Prometheus counters, rate limits and the crash-test fault points. The bottom
+layer: imports nothing else of hotline.
+"""

@@ -1,0 +1,1 @@
+"""The production-like stack's files: compose, Dockerfile, Prometheus, Grafana."""

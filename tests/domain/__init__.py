@@ -1,0 +1,1 @@
+"""Pure rules, no server and no database."""

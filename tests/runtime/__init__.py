@@ -1,0 +1,1 @@
+"""Settings, TLS, logging and metrics set-up."""

@@ -1,0 +1,1 @@
+"""Real-stack tests: the Temporal dev server, worker and gateway as processes."""
