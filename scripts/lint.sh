@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The guards of issue 17: lint (ruff, with import sorting), types (mypy) and the import contracts
 # (import-linter), all configured in pyproject.toml. Runs every check and fails if any failed.
-# Not yet part of test.sh: it joins once the tree is clean.
+# The test command runs the same three checks (tests/test_lint.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh test
