@@ -126,7 +126,8 @@ async def main(args) -> int:
             every = [o for o, _ in to_open]
             while dispatched(db, every) < len(every):  # the read model catches up with the answers
                 if time.perf_counter() - t0 > args.timeout:
-                    raise RuntimeError(f"only {dispatched(db, every)} of {len(every)} orders dispatched in the read model")
+                    raise RuntimeError(
+                        f"only {dispatched(db, every)} of {len(every)} orders dispatched in the read model")
                 await asyncio.sleep(0.5)
 
             # ---------------------------------------------------------------- the loops

@@ -94,7 +94,8 @@ def dispatched_count(db) -> int:
 
 async def main(args) -> int:
     rates = args.rates or args.rate
-    common.header(f"backlog: {args.orders} open orders, then `sign` updates at {'/'.join(f'{r:g}' for r in rates)}/s for {args.seconds:g} s each")
+    common.header(f"backlog: {args.orders} open orders, then `sign` updates at "
+                  f"{'/'.join(f'{r:g}' for r in rates)}/s for {args.seconds:g} s each")
     needed = sum(int(r * args.seconds) for r in rates)
     if needed > args.orders:
         print(f"   note: the phases need {needed} orders, only {args.orders} are started: the last phases run short")
@@ -195,7 +196,7 @@ async def main(args) -> int:
             print(f"   open orders: {n_open} (started at {n_open / (done_at or now - t0):.1f} orders/s)")
             print(f"   dev server: RSS {rss_server:.0f} MiB, DB {server_db:.0f} MiB "
                   f"({server_db * 1024 / max(n_open, 1):.1f} KiB per open order)")
-            for rate, lat, errors, rss_peak, rss_after, _ in summary:
+            for rate, lat, errors, rss_peak, _rss_after, _ in summary:
                 p99 = common.pct(lat, 99)
                 print(f"   at {rate:g} updates/s: worker RSS {rss_open:.0f} MiB open, peak {rss_peak:.0f} MiB "
                       f"(target < 1024 MiB: {'met' if rss_peak < 1024 else 'NOT met'}); latency "
@@ -205,7 +206,8 @@ async def main(args) -> int:
             if args.rates:
                 print(f"   rising rate: {'offered/s':>9}  {'achieved/s':>10}  {'p50':>9}  {'p99':>9}  {'max':>9}")
                 for rate, lat, errors, _, _, timing in summary:
-                    print(f"                {rate:9g}  {timing['achieved_rate']:10.1f}  {common.ms(common.pct(lat, 50)):>9}  "
+                    print(f"                {rate:9g}  {timing['achieved_rate']:10.1f}  "
+                          f"{common.ms(common.pct(lat, 50)):>9}  "
                           f"{common.ms(common.pct(lat, 99)):>9}  {common.ms(max(lat) if lat else float('nan')):>9}"
                           + (f"  ({len(errors)} failed)" if errors else ""))
                 print("   highest rate held (p99 < 1 s, none failed): "
@@ -213,11 +215,13 @@ async def main(args) -> int:
             if args.json:
                 start_s = done_at or now - t0
                 common.write_json(args.json, "backlog", {
-                    "orders": args.orders, "rates": rates, "seconds": args.seconds, "mode": "rising" if args.rates else "rate",
+                    "orders": args.orders, "rates": rates, "seconds": args.seconds,
+                    "mode": "rising" if args.rates else "rate",
                     "start_concurrency": args.start_concurrency, "window": args.window}, {
                     "start": {"orders": args.orders, "open": n_open, "seconds": common.finite(start_s),
                               "throughput_per_s": common.finite(n_open / start_s, 2),
-                              "rss_worker_open_mib": common.finite(rss_open), "rss_server_mib": common.finite(rss_server),
+                              "rss_worker_open_mib": common.finite(rss_open),
+                              "rss_server_mib": common.finite(rss_server),
                               "server_db_mib": common.finite(server_db),
                               "app_db_mib": common.finite(common.file_size_mib(tmp / "hotline.db"))},
                     "replay_ms": {k: common.finite(v) for k, v in replay.items()},

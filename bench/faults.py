@@ -457,8 +457,10 @@ async def account(run: Run, client, db, orders: list[str], units: set[str]) -> N
         seqs = steps.get(no, Counter())
         if sorted(seqs) != [(a.seq, a.action) for a in st.actions] or any(v != 1 for v in seqs.values()):
             steps_bad += 1
-            wrong_steps.append(f"{no}: audit {[f'{q}:{a}' for q, a in sorted(seqs) if (q, a) not in {(x.seq, x.action) for x in st.actions}]} "
-                               f"vs workflow {[f'{x.seq}:{x.action}' for x in st.actions if (x.seq, x.action) not in seqs]}")
+            in_workflow = {(x.seq, x.action) for x in st.actions}
+            audit_only = [f'{q}:{a}' for q, a in sorted(seqs) if (q, a) not in in_workflow]
+            workflow_only = [f'{x.seq}:{x.action}' for x in st.actions if (x.seq, x.action) not in seqs]
+            wrong_steps.append(f"{no}: audit {audit_only} vs workflow {workflow_only}")
         if (mine - keys) or (keys - mine) or wrong_steps and wrong_steps[-1].startswith(no):
             suspects.add(no)
         n_strikes = sum(1 for a in st.actions if a.action == "strike")
@@ -516,7 +518,8 @@ async def account(run: Run, client, db, orders: list[str], units: set[str]) -> N
         if ":to:" in r.key:
             base, to = r.key.split(":to:", 1)
             docs[base].add(to)
-    docs_bad = sum(1 for e in events if e.kind in RECIPIENTS and docs.get(e.key, set()) != RECIPIENTS[e.kind](e.unit_code))
+    docs_bad = sum(1 for e in events
+                   if e.kind in RECIPIENTS and docs.get(e.key, set()) != RECIPIENTS[e.kind](e.unit_code))
     docs_orphan = len(set(docs) - {e.key for e in events})
     dup_keys = sum(1 for v in per_key.values() if v > 1)
     undelivered = sum(1 for r in outbox if r.status not in ("delivered", "held"))

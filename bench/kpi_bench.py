@@ -60,7 +60,8 @@ LOAD = [
         (ARRAY['consultation','help','complaint','report','suggestion'])[1 + floor(random() * 5)::int],
         'normal', 'phone', '测试工单', NULL, '王先生', '13800001234', created, created + interval '10 s',
         created + interval '10 s' + sign_delay, CASE WHEN replied THEN created + handling END,
-        created + interval '5 days', CASE WHEN replied THEN random() < 0.92 END, CASE WHEN replied THEN random() < 0.88 END,
+        created + interval '5 days', CASE WHEN replied THEN random() < 0.92 END,
+        CASE WHEN replied THEN random() < 0.88 END,
         CASE WHEN replied THEN created + handling + interval '1 day' END, CASE WHEN replied THEN 'resolved' END,
         false, 0, 0, 0,
         json_build_object('order_no', no, 'owner', owner, 'stage', CASE WHEN replied THEN 'closed' ELSE 'handling' END,
@@ -112,7 +113,8 @@ def free_port() -> int:
 def start_postgres() -> tuple[str, callable]:
     """A throw-away cluster as tests/conftest.py starts one; returns (url, stop)."""
     found = shutil.which("pg_ctl")
-    bindir = str(Path(os.path.realpath(found)).parent) if found else sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+    bindir = (str(Path(os.path.realpath(found)).parent) if found
+              else sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1])
     base = Path(tempfile.mkdtemp(prefix="kpi-bench-"))
     data, sock = base / "data", base / "sock"
     sock.mkdir()

@@ -104,7 +104,8 @@ async def ours_order(client, work_orders, phase: Phase | None) -> None:
     await _timed(phase, "start+dispatched", work_orders.start_order(order_no, intake(), "ZJJ", "operator", []))
     await _timed(phase, "sign", work_orders.act(order_no, "sign", SignAction(by="ZJJ")))
     await _timed(phase, "contact", work_orders.act(order_no, "contact", ContactAction(by="ZJJ", note="已联系")))
-    await _timed(phase, "reply", work_orders.act(order_no, "reply", ReplyAction(by="ZJJ", result="已处理", resolved=True)))
+    await _timed(phase, "reply", work_orders.act(order_no, "reply",
+                                                 ReplyAction(by="ZJJ", result="已处理", resolved=True)))
     await _timed(phase, "callback", work_orders.act(order_no, "callback", CallbackAction(
         by="admin:bench", answered=True, resolved=True, satisfaction="satisfied")))
     st = await _timed(phase, "result", client.get_workflow_handle_for(

@@ -50,5 +50,6 @@ async def main(paths: list[Path]) -> int:
 
 
 if __name__ == "__main__":
-    files = [Path(a) for a in sys.argv[1:]] or sorted((HERE.parent / "tests" / "histories" / "known_sdk_race").glob("*.json"))
+    files = ([Path(a) for a in sys.argv[1:]]
+             or sorted((HERE.parent / "tests" / "histories" / "known_sdk_race").glob("*.json")))
     sys.exit(asyncio.run(main(files)))

@@ -107,7 +107,7 @@ def report_heldout(catalogue) -> None:
     for k, f in figs.items():
         print(f"{k:10}{f['top1']:>8.1%}{f['top3']:>8.1%}{f['hard1']:>12.1%}{f['hard3']:>12.1%}"
               f"{f['clear']:>13}{f['wrong_clear']:>7} ({f['wrong_clear'] / f['n']:.2%})")
-    print(f"\nper unit (top-1 evidence / blended, top-3 blended):")
+    print("\nper unit (top-1 evidence / blended, top-3 blended):")
     for unit in sorted(b["per_unit"]):
         n, b1, b3 = b["per_unit"][unit]
         print(f"  {unit:>5} n={n:<3} {e['per_unit'][unit][1] / n:>6.0%} {b1 / n:>6.0%} {b3 / n:>6.0%}")
