@@ -29,8 +29,10 @@ import multiprocessing
 import os
 import random
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, func, select
@@ -73,8 +75,9 @@ _DISTRICT_TOPICS = [("村道路灯损坏夜间无照明", "help"), ("征地补�
                     ("咨询农村建房报建手续", "consultation"), ("村务公开不及时", "complaint"),
                     ("建议增设社区健身设施", "suggestion")]
 TOPICS = {code: _DISTRICT_TOPICS for code in DISTRICTS} | {
-    "ZJJ": [("小区物业乱收费", "complaint"), ("工地夜间施工噪音扰民", "complaint"), ("在建工地围挡破损有安全隐患", "report"),
-            ("咨询住房公积金提取", "consultation"), ("商品房延期交房", "complaint"), ("电梯长期故障无人维修", "help")],
+    "ZJJ": [("小区物业乱收费", "complaint"), ("工地夜间施工噪音扰民", "complaint"),
+            ("在建工地围挡破损有安全隐患", "report"), ("咨询住房公积金提取", "consultation"),
+            ("商品房延期交房", "complaint"), ("电梯长期故障无人维修", "help")],
     "JTJ": [("出租车拒载绕路", "complaint"), ("公交线路班次太少", "suggestion"), ("网约车乘客遗失物品", "help"),
             ("道路坑洼影响通行", "help"), ("咨询公交卡优惠办理", "consultation")],
     "SWJ": [("小区停水未提前通知", "complaint"), ("排水沟堵塞污水外溢", "help"), ("暴雨后道路积水严重", "help"),
@@ -102,6 +105,13 @@ TOPICS = {code: _DISTRICT_TOPICS for code in DISTRICTS} | {
 SURNAMES = "王李张刘陈杨黄赵吴周符林吉邢羊麦"
 
 
+def _known(t: datetime | None, what: str) -> datetime:
+    """A time the scenario has already set on the order (signed, dispatched, a deadline computed
+    at dispatch): the invariant, stated once for the type checker."""
+    assert t is not None, f"{what} is set by this point of the scenario"
+    return t
+
+
 class Scenario:
     """Draws one month of orders at a time, each month from its own seeded generator, so the
     months can be drawn in parallel and the rows are the same whichever way they are."""
@@ -116,7 +126,8 @@ class Scenario:
         self.end = datetime(until.year, until.month, until.day, tzinfo=self.tz).astimezone(UTC)
         self.strikes: list = []
         self._wd: dict[int, Duration] = {}
-        self.stats = {"orders": 0, "steps": 0, "returns": 0, "invalid_returns": {"before": 0, "after": 0}}
+        self.stats: dict[str, Any] = {"orders": 0, "steps": 0, "returns": 0,
+                                      "invalid_returns": {"before": 0, "after": 0}}
 
     # -- helpers
     def work(self, t: datetime, hours: float) -> datetime:
@@ -188,10 +199,11 @@ class Scenario:
         life.intake(st.created_at + timedelta(seconds=rng.randint(2, 20)))
         d = st.deadlines
         self._sign(life, q, first=True)
-        if rng.random() < ret_p and st.signed_at < d.return_until:
+        signed_at, return_until = _known(st.signed_at, "signed_at"), _known(d.return_until, "return_until")
+        if rng.random() < ret_p and signed_at < return_until:
             self.stats["returns"] += 1
             claimed = rng.choice(blames)
-            asked = min(self._after(life, self.work(st.signed_at, rng.uniform(0.2, 5))), d.return_until)
+            asked = min(self._after(life, self.work(signed_at, rng.uniform(0.2, 5))), return_until)
             reject = rng.random() < (0.395 if after else 0.62)
             agree = rng.random() < 0.8  # the recommendation from the responsibility lists, mostly followed
             life.return_request(asked, claimed, "该事项不属于本单位职责", f"依据权责清单，该事项属于{claimed}职责",
@@ -204,14 +216,14 @@ class Scenario:
                 self._sign(life, q, first=False)
         contact_limit = p.contact_limit(st.urgency.value)
         if rng.random() < 0.03:
-            t = self.work(d.contact_by, rng.uniform(0.5, 5))
+            t = self.work(_known(d.contact_by, "contact_by"), rng.uniform(0.5, 5))
         else:
-            t = self.within(st.signed_at, contact_limit, rng.uniform(0.05, 0.9))
+            t = self.within(_known(st.signed_at, "signed_at"), contact_limit, rng.uniform(0.05, 0.9))
         life.contact(self._after(life, t), "已联系诉求人，了解情况")
         handling = p.handling_limit(st.category.value, st.urgency.value)
         if handling.unit == "wd" and handling.amount >= 3 and rng.random() < 0.04:
-            asked = self._after(life, self.within(st.dispatched_at, handling, 0.6))
-            if asked < d.reply_by:
+            asked = self._after(life, self.within(_known(st.dispatched_at, "dispatched_at"), handling, 0.6))
+            if asked < _known(d.reply_by, "reply_by"):
                 life.extension(asked, rng.randint(2, 5), "需协调多部门现场处置", self.work(asked, rng.uniform(1, 6)),
                                rng.random() < 0.85)
         for _ in range(1 + p.max_reopens):
@@ -223,24 +235,24 @@ class Scenario:
         rng, st = self.rng, life.st
         d, limit = st.deadlines, self.policy.sign_limit(st.urgency.value)
         if first and rng.random() < 0.002:  # never signed before the handling deadline: a refusal strike
-            t = self.work(d.reply_by, rng.uniform(0.5, 3))
+            t = self.work(_known(d.reply_by, "reply_by"), rng.uniform(0.5, 3))
         elif rng.random() < max(0.005, 0.04 - 0.025 * q):
-            t = d.sign_by + timedelta(minutes=1 + rng.expovariate(1 / 150))
+            t = _known(d.sign_by, "sign_by") + timedelta(minutes=1 + rng.expovariate(1 / 150))
         else:
-            t = self.within(st.dispatched_at, limit, rng.betavariate(1.3, 3) * 0.97)
+            t = self.within(_known(st.dispatched_at, "dispatched_at"), limit, rng.betavariate(1.3, 3) * 0.97)
         life.sign(max(t, life.last_at + timedelta(seconds=30)))
 
     def _reply_time(self, life: SimulatedOrder, q: float) -> datetime:
         rng, st = self.rng, life.st
-        d = st.deadlines
+        reply_by = _known(st.deadlines.reply_by, "reply_by")
         r = rng.random()
         if r < 0.0012:  # long overdue: still unreplied 5wd after the supervision notice → escalation
-            t = self.work(d.reply_by, 7 * 5.5 + rng.uniform(1, 20))
+            t = self.work(reply_by, 7 * 5.5 + rng.uniform(1, 20))
         elif r < max(0.01, 0.08 - 0.05 * q):
-            t = self.work(d.reply_by, rng.expovariate(1 / 5) + 0.1)
+            t = self.work(reply_by, rng.expovariate(1 / 5) + 0.1)
         else:  # within the deadline, measured in working time from dispatch (or from the reopen)
-            start = st.actions[-1].at if st.reopens else st.dispatched_at
-            hours = self.clock.working_seconds(start, d.reply_by) / 3600
+            start = st.actions[-1].at if st.reopens else _known(st.dispatched_at, "dispatched_at")
+            hours = self.clock.working_seconds(start, reply_by) / 3600
             t = self.work(start, hours * rng.betavariate(2, 2.2) * 0.97) if hours > 0 else start
         return self._after(life, t, 10, 90)
 
@@ -285,12 +297,13 @@ def simulate(db: Database, months: int = 24, orders_per_day: int = 50, seed: int
     t0 = time.perf_counter()
     reform = months_before(until, 12) if months > 12 else None
     month_list = [m for m in (months_before(first, -i) for i in range(months + 1)) if m < until]
-    args = (policy, seed, first, until, orders_per_day, reform, db.url)
+    args: MonthArgs = (policy, seed, first, until, orders_per_day, reform, db.url)
     sink = ExactSink(db, policy) if exact else BulkSink(db)
     summary: dict = {"orders": 0, "steps": 0, "returns": 0, "invalid_returns": {"before": 0, "after": 0}}
     strikes: list = []
     workers = 1 if exact or db.url.endswith(":memory:") else max(1, min(workers or os.cpu_count() or 1,
                                                                          len(month_list)))
+    results: Iterable[tuple[dict, list, dict | None]]
     if workers == 1:
         results = (_draw_month(args, m, sink if exact else None) for m in month_list)
         pool = None
@@ -316,12 +329,15 @@ def simulate(db: Database, months: int = 24, orders_per_day: int = 50, seed: int
     return summary
 
 
-def _draw_month(args: tuple, month: date, sink=None) -> tuple[dict, list, dict | None]:
+MonthArgs = tuple[Policy, int, date, date, int, "date | None", str]
+
+
+def _draw_month(args: MonthArgs, month: date, sink=None) -> tuple[dict, list, dict | None]:
     """One month of history: its stats, its strikes, and (unless a sink records it) its rows,
     bound for the target database so that inserting them is all that is left to do."""
-    *scenario_args, url = args
+    policy, seed, first, until, per_day, reform, url = args
     collect = sink is None
-    scenario = Scenario(*scenario_args, sink=BulkSink(None) if collect else sink)
+    scenario = Scenario(policy, seed, first, until, per_day, reform, sink=BulkSink(None) if collect else sink)
     scenario.run_month(month)
     rows = scenario.sink.take(_dialect(url)) if collect else None
     return scenario.stats, scenario.strikes, rows

@@ -22,6 +22,7 @@ from hotline.store.ledger import record_event
 from hotline.store.recording import insert_step, kpi_rows, state_values, write_order
 from hotline.store.tables import (
     ActionRow,
+    Base,
     CallbackRow,
     DispatchRow,
     OrderRow,
@@ -79,7 +80,7 @@ class BulkSink:
 
     def __init__(self, db: Database | None, batch: int = 100_000) -> None:
         self.db, self.batch = db, batch
-        self.rows: dict[type, list[dict]] = {t: [] for t in self.TABLES}
+        self.rows: dict[type[Base], list[dict]] = {t: [] for t in self.TABLES}
         self._dispatch: dict | None = None
         self._return: dict | None = None
         self._columns = [c.key for c in OrderRow.__table__.columns]
@@ -134,6 +135,7 @@ class BulkSink:
         return out
 
     def insert(self, prepared: dict[str, tuple]) -> None:
+        assert self.db is not None, "only a sink bound to a database inserts (a drawing-only sink just takes)"
         with self.db.engine.begin() as conn:
             for table in self.TABLES:
                 sql, params = prepared.get(table.__tablename__, (None, None))
@@ -156,6 +158,7 @@ def _prepare(dialect, table, rows: list[dict]) -> tuple[str | None, list]:
         return None, rows
     keys = list(rows[0])
     compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    assert compiled.positiontup is not None, "SQLite's paramstyle is positional (qmark)"
     order = list(compiled.positiontup)
     plan = [(k, table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in order]
     return str(compiled), [tuple(proc(r[k]) if proc else r[k] for k, proc in plan) for r in rows]
