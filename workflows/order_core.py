@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator, Callable, Generator
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         WorkOrderInput,
     )
-    from hotline.domain.models import OrderState, Stage
+    from hotline.domain.models import Stage
     from workflows import search_attributes as sa
     from workflows.timers import DeadlineTimers
 
@@ -55,9 +55,9 @@ SERIAL_LOCAL = "serial-local-activities"
 # Short activities that touch only our own database or compute: local when SERIAL_LOCAL holds.
 # Anything that calls another service (strikes and staff flags signal the supervision
 # workflow) stays a regular activity with its own task and retries.
-LOCAL_ACTIVITIES = frozenset({StoreActivities.record_step, StoreActivities.record_action, StoreActivities.sync_read_model,
-                              NotifyActivities.notify, DeadlineActivities.compute_deadlines,
-                              RoutingActivities.recommend_return})
+LOCAL_ACTIVITIES = frozenset({StoreActivities.record_step, StoreActivities.record_action,
+                              StoreActivities.sync_read_model, NotifyActivities.notify,
+                              DeadlineActivities.compute_deadlines, RoutingActivities.recommend_return})
 # Orders started from this release on write each action once: its steps, notices and read-model
 # row in one local activity (`record_action`) when the action lets go of the order, instead of
 # one local activity per step and per notice (16 on the happy path, now 8).
@@ -161,8 +161,10 @@ class OrderCore:
         # as the UI's event history shows it: "record contact by ZJJ; contact to petitioner"
         what = "; ".join([", ".join(f"{e.action} by {e.by}" for e in steps)] * bool(steps)
                          + [f"{n.kind} to {n.to}" for n in notices])
+        wft = self._wft()
+        assert wft is not None, "ONE_WRITE orders are serial orders: their writes are local activities"
         self._wrote(await self._act(StoreActivities.record_action, ActionWrite.model_construct(
-            steps=steps, notices=notices, state=self.s, seq=self.c.seq, wft=self._wft()), f"record {what}"))
+            steps=steps, notices=notices, state=self.s, seq=self.c.seq, wft=wft), f"record {what}"))
 
     def _act(self, fn: Callable, arg, summary: str) -> Any:
         """An activity by its typed method (its name, argument and result types come with it)."""
@@ -233,7 +235,8 @@ class OrderCore:
             return await self._act(RoutingActivities.recommend_return, fx.request, fx.summary)
         elif isinstance(fx, rules.SendStrike):
             await self._write()  # what led to the strike is written first, as before ONE_WRITE
-            await self._act(SupervisionActivities.send_strike, fx.strike, f"strike {fx.strike.kind} against {fx.strike.unit}")
+            await self._act(SupervisionActivities.send_strike, fx.strike,
+                            f"strike {fx.strike.kind} against {fx.strike.unit}")
         elif isinstance(fx, rules.Refer):
             await self._write()  # the step stands before the referral leaves the order
             await self._act(SupervisionActivities.flag_staff, fx.flag, f"staff referral of {fx.flag.staff}")
@@ -249,8 +252,9 @@ class OrderCore:
             self._pending_steps.append(StepEntry.model_construct(seq=rec.seq, action=rec.action, by=rec.by,
                                                                  at=rec.at, detail=rec.detail))
             return
-        self._wrote(await self._act(StoreActivities.record_step, StepRecord(seq=rec.seq, action=rec.action, by=rec.by, at=rec.at,
-                                                              detail=rec.detail, state=self.s, wft=self._wft()),
+        self._wrote(await self._act(StoreActivities.record_step,
+                                    StepRecord(seq=rec.seq, action=rec.action, by=rec.by, at=rec.at,
+                                               detail=rec.detail, state=self.s, wft=self._wft()),
                                     f"record {rec.action} by {rec.by}"))
 
     async def _notify(self, notice: Any, body: dict[str, Any]) -> None:
@@ -303,7 +307,7 @@ class OrderCore:
     def _upsert_attributes(self) -> None:
         d = self.s.deadlines
         due = d.reply_by if self.s.stage not in (Stage.callback, Stage.closed) else d.answer_by
-        updates = [
+        updates: list[SearchAttributeUpdate[Any]] = [
             sa.STAGE.value_set(self.s.stage.value), sa.OWNER.value_set(self.s.owner),
             sa.OVERDUE.value_set(self.s.overdue), sa.RETURN_COUNT.value_set(self.s.return_count),
         ]
