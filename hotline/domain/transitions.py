@@ -25,7 +25,8 @@ class Transition:
 TABLE: dict[str, Transition] = {t.action: t for t in (
     Transition("sign", frozenset({S.dispatched}), S.signed, "owner", "签收"),
     Transition("contact", WORKING, S.handling, "owner", "先行联系"),
-    Transition("coordination-plan", frozenset({S.signed, S.handling}), None, "owner", "联办方案, within 12h of signing"),
+    Transition("coordination-plan", frozenset({S.signed, S.handling}), None, "owner",
+               "联办方案, within 12h of signing"),
     Transition("co-handler-done", WORKING | {S.return_review}, None, "co_handler", "联办单位 reports to the owner"),
     Transition("extension-request", WORKING, None, "owner", "延期申请, before the deadline"),
     Transition("return-request", frozenset({S.dispatched, S.signed, S.handling}), S.return_review, "owner",

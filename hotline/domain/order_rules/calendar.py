@@ -68,5 +68,5 @@ def follow_calendar(c: OrderContext, change: CalendarChange, waiting: list[str])
     moved = {n: x for n, x in changes.items() if x["old"] != x["new"] and n in ("sign_by", "reply_by")}
     if moved:
         text = "；".join(f"{n} {x['old']} → {x['new']}" for n, x in moved.items())
-        yield from notify(c, NoticeKind.DEADLINE_CHANGE, s.owner, f"工单{s.order_no}按新公布的节假日安排调整期限：{text}",
-                          f"calendar{c.seq}")
+        yield from notify(c, NoticeKind.DEADLINE_CHANGE, s.owner,
+                          f"工单{s.order_no}按新公布的节假日安排调整期限：{text}", f"calendar{c.seq}")

@@ -66,7 +66,9 @@ def coordination_plan(c: OrderContext, a: CoordinationPlanAction) -> None:
     if s.co_handlers:
         raise RuleRefused(f"order {s.order_no} already has a coordination plan")
     if not c.m.coordination_open or (s.deadlines.coordinate_by and now > s.deadlines.coordinate_by):
-        raise RuleRefused(f"the coordination plan was due by {s.deadlines.coordinate_by.isoformat()} "
+        due = s.deadlines.coordinate_by
+        assert due is not None, "a signed order has its coordination deadline (set at signing)"
+        raise RuleRefused(f"the coordination plan was due by {due.isoformat()} "
                           "(12h after signing); coordinate directly and reply as owner")
     units = [x.unit for x in a.co_handlers]
     if len(set(units)) != len(units):

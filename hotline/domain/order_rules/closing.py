@@ -37,13 +37,16 @@ def reply(c: OrderContext, a: ReplyAction) -> Rule:
     s.replied_on_time = bool(s.deadlines.reply_by is None or s.replied_at <= s.deadlines.reply_by)
     s.resolved, s.reply_result = a.resolved, a.result
     yield from stop_handling_timers()
-    yield from step(c, StepKind.REPLY, a.by, {"result": a.result, "resolved": a.resolved, "on_time": s.replied_on_time})
-    yield from notify(c, NoticeKind.REPLY, "HOTLINE", f"{a.by} replied on {s.order_no}", f"reply{c.seq}", resolved=a.resolved)
+    yield from step(c, StepKind.REPLY, a.by, {"result": a.result, "resolved": a.resolved,
+                                             "on_time": s.replied_on_time})
+    yield from notify(c, NoticeKind.REPLY, "HOTLINE", f"{a.by} replied on {s.order_no}", f"reply{c.seq}",
+                      resolved=a.resolved)
     yield from notify(c, NoticeKind.REPLY, "petitioner", f"您的工单{s.order_no}已办结答复：{a.result}", f"reply{c.seq}")
     shown = mask_text(a.result, s.petitioner.name, s.petitioner.phone)  # not the other petitioner's data
     for co in list(s.co_petitioners):
         yield from notify(c, NoticeKind.REPLY, f"petitioner:{co.request_no}",
-                          f"您反映的问题（{co.request_no}，已并入工单{s.order_no}）已办结答复：{shown}", f"reply{c.seq}")
+                          f"您反映的问题（{co.request_no}，已并入工单{s.order_no}）已办结答复：{shown}",
+                          f"reply{c.seq}")
     yield from start_callback(c)
 
 
@@ -85,6 +88,7 @@ def callback(c: OrderContext, a: CallbackAction) -> Rule:
     if not a.answered:
         yield from step(c, StepKind.CALLBACK, a.by, {"answered": False})
         return
+    assert a.satisfaction is not None, "checks.callback: an answered callback has a satisfaction"
     s.callback = CallbackResult(answered=True, resolved=a.resolved, satisfaction=a.satisfaction, at=c.now())
     yield from disarm("callback")
     yield from disarm("answer")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Generator
 
-from hotline.domain.contracts import DeadlineItem, DeadlineValue, ReturnRecommendationRequest, StaffFlag, Strike
+from hotline.domain.contracts import DeadlineItem, ReturnRecommendationRequest, StaffFlag, Strike
 from hotline.domain.models import ActionRecord, CallbackResult, Notice, OrderState, Stage
 from hotline.domain.policy import Policy
 

@@ -80,8 +80,10 @@ def sign_missed(c: OrderContext, gen: int) -> Rule:
 
 def remind(c: OrderContext, gen: int) -> Rule:
     s = c.s
+    reply_by = s.deadlines.reply_by
+    assert reply_by is not None, "the reminder is armed with the handling deadline, at dispatch"
     yield from notify(c, NoticeKind.REMINDER, s.owner, f"order {s.order_no} is due at "
-                      f"{s.deadlines.reply_by.isoformat()} (催办)", f"handling{gen}")
+                      f"{reply_by.isoformat()} (催办)", f"handling{gen}")
     yield from step(c, StepKind.REMINDER, "system", {"owner": s.owner})
 
 
@@ -103,7 +105,8 @@ def supervise(c: OrderContext, gen: int) -> Rule:
                              "escalation deadline after supervision")
     s.deadlines.escalate_at = d["escalate_at"]
     if c.serial:  # recorded once the escalation deadline is known, so the read model has it
-        yield from step(c, StepKind.SUPERVISION, "system", {"owner": s.owner, "escalate_at": d["escalate_at"].isoformat()})
+        yield from step(c, StepKind.SUPERVISION, "system",
+                        {"owner": s.owner, "escalate_at": d["escalate_at"].isoformat()})
     else:
         yield Publish()
     yield from arm(c, "escalate_at", d["escalate_at"])
@@ -155,7 +158,8 @@ def contact(c: OrderContext, a: ContactAction) -> Rule:
                       f"contact{c.seq}", note=a.note)
     for co in list(s.co_petitioners):  # told that the unit is on it; the note was for another
         yield from notify(c, NoticeKind.CONTACT, f"petitioner:{co.request_no}",
-                          f"您反映的问题（{co.request_no}）已并入工单{s.order_no}，承办单位已受理办理", f"contact{c.seq}")
+                          f"您反映的问题（{co.request_no}）已并入工单{s.order_no}，承办单位已受理办理",
+                          f"contact{c.seq}")
 
 
 # ---------------------------------------------------------------- co-handling (联办)
@@ -171,8 +175,11 @@ def coordination_plan(c: OrderContext, a: CoordinationPlanAction) -> Rule:
         {"unit": x.unit, "task": x.task, "due": x.due.isoformat()} for x in a.co_handlers]})
     for co in s.co_handlers:
         unit = co.unit
-        yield Arm(f"co:{unit}", co.due, lambda u=unit: co_handler(c, u).done or s.stage == Stage.closed,
-                  "co_missed", f"co-handler {unit} promised by", (unit,))
+
+        def settled(u: str = unit) -> bool:
+            return co_handler(c, u).done or s.stage == Stage.closed
+
+        yield Arm(f"co:{unit}", co.due, settled, "co_missed", f"co-handler {unit} promised by", (unit,))
         yield from notify(c, NoticeKind.CO_HANDLING, unit, f"co-handle order {s.order_no} for {s.owner}: {co.task}",
                           f"plan{c.seq}", due=co.due.isoformat(), owner=s.owner)
 
@@ -182,7 +189,8 @@ def co_missed(c: OrderContext, gen: int, unit: str) -> Rule:
     co.supervised = True
     yield from notify(c, NoticeKind.SUPERVISION, unit, f"co-handling task on {c.s.order_no} missed its promise",
                       f"co{gen}", owner=c.s.owner)
-    yield from notify(c, NoticeKind.CO_HANDLER_OVERDUE, c.s.owner, f"co-handler {unit} missed its promise", f"co:{unit}:{gen}")
+    yield from notify(c, NoticeKind.CO_HANDLER_OVERDUE, c.s.owner, f"co-handler {unit} missed its promise",
+                      f"co:{unit}:{gen}")
     yield from step(c, StepKind.CO_HANDLER_OVERDUE, "system", {"unit": unit})
 
 
@@ -190,7 +198,8 @@ def co_handler_done(c: OrderContext, a: CoHandlerDoneAction) -> Rule:
     co = co_handler(c, a.by)
     co.done, co.done_at = True, c.now()
     yield from step(c, StepKind.CO_HANDLER_DONE, a.by, {"note": a.note, "late": co.done_at > co.due})
-    yield from notify(c, NoticeKind.CO_HANDLER_DONE, c.s.owner, f"{a.by} reports its task done", f"done{c.seq}", note=a.note)
+    yield from notify(c, NoticeKind.CO_HANDLER_DONE, c.s.owner, f"{a.by} reports its task done", f"done{c.seq}",
+                      note=a.note)
 
 
 def stop_handling_timers() -> Rule:

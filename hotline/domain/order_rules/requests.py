@@ -30,6 +30,7 @@ def extension_request(c: OrderContext, a: ExtensionRequestAction) -> Rule:
 def extension_review(c: OrderContext, a: ExtensionReviewAction) -> Rule:
     s, p = c.s, c.policy
     req, s.pending = s.pending, None
+    assert req is not None, "checks.extension_review: an extension request is pending"
     days = int(req.payload["days"])
     if a.decision == ReviewDecision.approve:
         s.extension_days += days
@@ -46,22 +47,24 @@ def extension_review(c: OrderContext, a: ExtensionReviewAction) -> Rule:
             c.m.recipes["remind_at"] = base + [DeadlineItem(name="remind_at", start=old, limit=ext,
                                                             fraction=p.reminder_fraction)]
         yield from arm_handling(c, d["remind_at"], d["reply_by"])
+    reply_by = s.deadlines.reply_by
+    assert reply_by is not None, "an order under handling has its handling deadline (set at dispatch)"
     yield from step(c, StepKind.EXTENSION_REVIEW, a.by, {"decision": a.decision.value, "reason": a.reason,
-                                                  "days": days, "reply_by": s.deadlines.reply_by.isoformat()})
+                                                         "days": days, "reply_by": reply_by.isoformat()})
     yield from notify(c, NoticeKind.EXTENSION_REVIEW, s.owner, f"extension {a.decision.value}d: {a.reason}",
-                      f"extrev{c.seq}", reply_by=s.deadlines.reply_by.isoformat())
+                      f"extrev{c.seq}", reply_by=reply_by.isoformat())
 
 
 def return_request(c: OrderContext, a: ReturnRequestAction) -> Rule:
     s = c.s
     c.m.before_return = s.stage
     s.stage, s.return_count = Stage.return_review, s.return_count + 1
-    s.pending = PendingRequest(kind="return", by=a.by, at=c.now(), payload=a.model_dump(mode="json"))
+    s.pending = pending = PendingRequest(kind="return", by=a.by, at=c.now(), payload=a.model_dump(mode="json"))
     rec: ReturnRecommendation = yield Recommend(ReturnRecommendationRequest(
         order_no=s.order_no, requesting_unit=a.by, claimed_unit=a.claimed_unit,
         text=f"{s.title} {s.description}", category=s.category.value, district=s.location.district,
     ), f"recommendation on {a.by}'s return request")
-    s.pending.payload["recommendation"] = rec.model_dump(mode="json")
+    pending.payload["recommendation"] = rec.model_dump(mode="json")
     yield from step(c, StepKind.RETURN_REQUEST, a.by, {"reason": a.reason, "claimed_unit": a.claimed_unit,
                                                 "basis": a.basis, "recommendation": rec.model_dump(mode="json")})
     yield from notify(c, NoticeKind.RETURN_REQUEST, "HOTLINE", f"{a.by} asks to return {s.order_no} to "
@@ -73,6 +76,7 @@ def return_review(c: OrderContext, a: ReturnReviewAction) -> Rule:
     Rejected: back where it was, and the requester is struck for an invalid return."""
     s = c.s
     req, s.pending = s.pending, None
+    assert req is not None, "checks.return_review: a return request is pending"
     requester = req.by
     if a.decision == ReviewDecision.approve:
         new_owner = a.new_owner or req.payload["claimed_unit"]
@@ -87,8 +91,8 @@ def return_review(c: OrderContext, a: ReturnReviewAction) -> Rule:
     else:
         s.stage = c.m.before_return or Stage.dispatched
         yield from step(c, StepKind.RETURN_REVIEW, a.by, {"decision": "reject", "reason": a.reason})
-        yield from notify(c, NoticeKind.RETURN_REJECTED, requester, f"return of {s.order_no} rejected (无效退单): {a.reason}",
-                          f"retrev{c.seq}")
+        yield from notify(c, NoticeKind.RETURN_REJECTED, requester,
+                          f"return of {s.order_no} rejected (无效退单): {a.reason}", f"retrev{c.seq}")
         yield from strike(c, "invalid_return", requester, f"return{c.seq}", a.reason)
 
 
