@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from hotline.domain.policy import (
     POLICY_DIR,
@@ -57,7 +58,7 @@ def test_calendar_duration_seconds():
 
 def test_working_duration_has_no_fixed_seconds():
     with pytest.raises(ValueError, match="working time"):
-        Duration.parse("3wd").seconds
+        _ = Duration.parse("3wd").seconds
 
 
 @pytest.mark.parametrize(
@@ -287,6 +288,6 @@ def test_helpers_refuse_unknown_category_and_urgency():
 
 def test_policy_is_immutable():
     p = load_policy("sanya")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         p.max_reopens = 5  # type: ignore[misc]
     assert copy.deepcopy(p) == p

@@ -42,9 +42,9 @@ def test_the_evaluation_set_is_large_and_spread_over_every_owner(router, cases):
 
 def test_top1_and_top3_accuracy(cases, results):
     top1 = sum(r.candidates[:1] and r.candidates[0].unit == c["expected"]
-               for c, r in zip(cases, results)) / len(cases)
+               for c, r in zip(cases, results, strict=True)) / len(cases)
     top3 = sum(c["expected"] in [x.unit for x in r.candidates[:3]]
-               for c, r in zip(cases, results)) / len(cases)
+               for c, r in zip(cases, results, strict=True)) / len(cases)
     assert top1 >= 0.85, f"top-1 {top1:.1%}"
     assert top3 >= 0.95, f"top-3 {top3:.1%}"
 

@@ -2,7 +2,6 @@
 Figures on the held-out set the model never trained on; no timing here (bench/routing_eval.py)."""
 from __future__ import annotations
 
-import json
 import multiprocessing
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -12,7 +11,7 @@ import pytest
 
 from hotline.domain.catalogue import default_catalogue_path, load_catalogue
 from hotline.domain.routing.blend import LearnedRouter
-from hotline.domain.routing.model import CORPUS_DIR, corpus_rows, model_version
+from hotline.domain.routing.model import corpus_rows, model_version
 from hotline.services.intake import intake_order
 from hotline.services.routing_learning import add_example, corrections, retrain
 from hotline.store.routing_models import ModelStore, base_cache_dir

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 import pytest
@@ -54,7 +54,8 @@ def contact(unit="ZJJ"):
 
 
 def reply(unit="ZJJ", resolved=True):
-    return ("reply", ReplyAction(by=unit, result="已处理，诉求人王小明表示认可" if resolved else "部分处理", resolved=resolved))
+    return ("reply", ReplyAction(by=unit, result="已处理，诉求人王小明表示认可" if resolved else "部分处理",
+                                 resolved=resolved))
 
 
 def rate(resolved=True, satisfaction="satisfied", request_no=None):
@@ -68,8 +69,9 @@ def ask_return(claimed="SWJ"):
 
 
 def review_return(approve: bool):
-    return ("return-review", ReturnReviewAction(by=OPS, decision="approve" if approve else "reject",
-                                                reason="经核实属于所称单位职责" if approve else "属本单位职责，首接负责"))
+    return ("return-review", ReturnReviewAction(
+        by=OPS, decision="approve" if approve else "reject",
+        reason="经核实属于所称单位职责" if approve else "属本单位职责，首接负责"))
 
 
 def wait(seconds: float):
@@ -92,7 +94,8 @@ SCENARIOS: dict[str, list[tuple[str, Payload]]] = {
     "unrated": [sign(), contact(), reply(), wait(25)],  # callback due at 15s, the answer window closes at 20s
     "every_deadline": [wait(75),  # sign-for 10s, reminder 30s, supervision 40s (never signed), escalation 70s
                        sign(), wait(17),  # contact 10s, coordination window 15s
-                       reply(), ("callback", CallbackAction(by=OPS, answered=False)), rate(True, "basically_satisfied")],
+                       reply(), ("callback", CallbackAction(by=OPS, answered=False)),
+                       rate(True, "basically_satisfied")],
     "co_handler_missed": [sign(),
                           ("coordination-plan", lambda now: CoordinationPlanAction(
                               by="ZJJ", plan="水务局配合排查管网", co_handlers=[CoHandlerTask(

@@ -15,6 +15,7 @@ simulator's executor of the rules. After every move:
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -145,14 +146,14 @@ class OrderRules(RuleBasedStateMachine):
     def steps_are_numbered_and_in_time_order(self) -> None:
         acts = self.life.st.actions
         assert [a.seq for a in acts] == list(range(1, len(acts) + 1))
-        assert all(x.at <= y.at for x, y in zip(acts, acts[1:]))
+        assert all(x.at <= y.at for x, y in pairwise(acts))
 
     @invariant()
     def strikes_only_for_refusals(self) -> None:
         acts = self.life.st.actions
         strikes = [i for i, a in enumerate(acts) if a.action == "strike"]
         assert len(strikes) == len(self.life.strikes)
-        for i, strike in zip(strikes, self.life.strikes):
+        for i, strike in zip(strikes, self.life.strikes, strict=True):
             before = [a for a in acts[:i] if a.at == acts[i].at]
             if strike.kind == "invalid_return":
                 assert before and before[-1].action == "return-review" and before[-1].detail["decision"] == "reject"
