@@ -160,8 +160,8 @@ async def test_openapi_docs_and_blank_query_parameters(offline):
         # the spec's URL templates with blanks mean "no filter"
         r = await c.get("/api/v1/orders?owner=&stage=&overdue=", headers=H(keys["admin"]))
         assert r.status_code == 200 and r.json()["total"] == 0
-        r = await c.get("/api/v1/routing?text=%E5%B7%A5%E5%9C%B0%E5%A4%9C%E9%97%B4%E6%96%BD%E5%B7%A5&category=&district=",
-                        headers=H(keys["intake"]))
+        r = await c.get("/api/v1/routing?text=%E5%B7%A5%E5%9C%B0%E5%A4%9C%E9%97%B4%E6%96%BD%E5%B7%A5"
+                        "&category=&district=", headers=H(keys["intake"]))
         assert r.status_code == 200 and r.json()["candidates"][0]["unit"] == "ZFJ"
 
 
@@ -242,7 +242,8 @@ async def test_department_b_acting_on_a_order_is_403_and_changes_nothing(ts_env,
         assert (await c.get(f"/api/v1/orders/{no}", headers=H(keys["admin"]))).json() == before_state
         # the owner's own key works, and the validator's refusal comes back as 409 with its message
         assert_error(await c.post(f"/api/v1/orders/{no}/reply", headers=H(keys["ZJJ"]),
-                                  json={"result": "r", "resolved": True}), 409, "cannot reply an order in stage 'dispatched'")
+                                  json={"result": "r", "resolved": True}),
+                     409, "cannot reply an order in stage 'dispatched'")
         r = await c.post(f"/api/v1/orders/{no}/sign", headers=H(keys["ZJJ"]))
         assert r.status_code == 200 and r.json()["stage"] == "signed"
         assert_error(await c.post(f"/api/v1/orders/{no}/sign", headers=H(keys["ZJJ"]), json={}), 409, "cannot sign")

@@ -190,7 +190,8 @@ async def test_the_public_open311_post_takes_any_json_without_a_5xx(stack, fmt):
 def test_every_endpoint_of_the_spec_is_in_the_schema():
     paths = {p for p, _ in OPERATIONS}
     for must in ("/api/v1/orders", "/api/v1/orders/{order_no}", "/api/v1/routing", "/api/v1/units",
-                 "/api/v1/units/{code}/supervision", "/api/v1/units/import", "/api/v1/kpi", "/open311/v2/discovery.{fmt}",
+                 "/api/v1/units/{code}/supervision", "/api/v1/units/import", "/api/v1/kpi",
+                 "/open311/v2/discovery.{fmt}",
                  "/open311/v2/services.{fmt}", "/open311/v2/services/{service_code}.{fmt}",
                  "/open311/v2/requests.{fmt}", "/open311/v2/requests/{service_request_id}.{fmt}",
                  "/codec/decode", "/codec/encode"):

@@ -71,7 +71,8 @@ async def test_a_streamed_body_is_refused_after_the_limit_not_read_whole(sqlite_
 async def test_the_limit_is_configurable_and_the_catalogue_import_keeps_its_own(sqlite_db, keys):
     small = Limits(max_body=2048)
     async with client(sqlite_db, small) as c:
-        assert_error(await c.post("/api/v1/orders", headers=H(keys["intake"]), json={**ORDER, "description": "长" * 1000}),
+        assert_error(await c.post("/api/v1/orders", headers=H(keys["intake"]),
+                                  json={**ORDER, "description": "长" * 1000}),
                      413, "2048")
         text = default_catalogue_path().read_text(encoding="utf-8") + "#" * 300_000 + "\n"  # > 256 KiB
     async with client(sqlite_db) as c:

@@ -25,7 +25,8 @@ REQUEST = {"service_request_id": str, "status": str, "status_notes": (str, type(
            "zipcode": (str, type(None)), "lat": (float, type(None)), "long": (float, type(None)),
            "media_url": (str, type(None))}
 NAME, PHONE, OTHER_PHONE = "李雷", "13912345678", "0898-88881234"
-POST = {"service_code": "SWJ-01", "description": f"我是{NAME}，电话{PHONE}，小区停水两天了，物业电话{OTHER_PHONE}也打不通",
+POST = {"service_code": "SWJ-01",
+        "description": f"我是{NAME}，电话{PHONE}，小区停水两天了，物业电话{OTHER_PHONE}也打不通",
         "lat": "18.25", "long": "109.51", "address_string": "吉阳区迎宾路", "first_name": "雷", "last_name": "李",
         "phone": PHONE, "email": "lilei@example.com", "attribute[district]": "JYQ", "attribute[category]": "help"}
 

@@ -12,7 +12,6 @@ the server, as a sidecar or a load balancer in front of a cluster would.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import ssl
 import subprocess
@@ -120,8 +119,11 @@ def test_no_certificate_a_strangers_certificate_or_a_wrong_name_is_refused(certs
 
 def test_the_script_keeps_a_set_and_replaces_it_only_when_told(tmp_path):
     out = tmp_path / "c"
-    run = lambda *a: subprocess.run(["scripts/dev-certs.sh", str(out), *a], cwd=ROOT, capture_output=True,
-                                    text=True, timeout=120)
+
+    def run(*a):
+        return subprocess.run(["scripts/dev-certs.sh", str(out), *a], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+
     first = run()
     assert first.returncode == 0 and "written (10 files)" in first.stdout, first.stderr
     ca = (out / "ca.pem").read_bytes()

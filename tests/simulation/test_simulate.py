@@ -76,7 +76,7 @@ def test_bulk_rows_are_the_rows_record_step_writes(any_db, twin_db):
     a, b = rows(any_db), rows(twin_db)
     for table in TABLES:
         assert len(a[table]) == len(b[table]), table
-        for x, y in zip(a[table], b[table]):  # the first differing row, by column
+        for x, y in zip(a[table], b[table], strict=True):  # the first differing row, by column
             assert x == y, (table, {k: (x[k], y.get(k)) for k in x if x[k] != y.get(k)})
     assert sum(len(v) for v in a.values()) > 1000
 
