@@ -5,4 +5,5 @@ them; the older histories hold unencrypted payloads, which the codec passes thro
 """
 from hotline.runtime import keyring
 
-HISTORY_KEYS = keyring.parse("histories-1:lp7Rx7DSEb3Cm7Q9Y1ZSuRFN8BP/Uj9KS2CxyJDQO0U=", "tests/histories/codec_keys.py")
+HISTORY_KEYS = keyring.parse("histories-1:lp7Rx7DSEb3Cm7Q9Y1ZSuRFN8BP/Uj9KS2CxyJDQO0U=",
+                             "tests/histories/codec_keys.py")

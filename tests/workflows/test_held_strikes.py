@@ -60,7 +60,8 @@ async def test_strikes_on_a_provisional_deadline_are_held_then_confirmed(ts_env,
 
         for k in keys:
             await h.engine.review_strike("ZJJ", StrikeReview(key=k, decision="confirm", by="admin:王主任",
-                                                             reason="已核实：工作日计算无误", at=datetime.now(timezone.utc)))
+                                                             reason="已核实：工作日计算无误",
+                                                             at=datetime.now(timezone.utc)))
         crit = await _events(sqlite_db, "ZJJ", "criticism", 1)
         assert len(crit) == 1 and {f["order_no"] for f in crit[0].detail["facts"]} == {
             k.split(":")[0] for k in keys}

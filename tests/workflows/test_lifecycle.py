@@ -1,8 +1,6 @@
 """The work order's happy path on the real time-skipping server, step by step, with the database."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import select
 
@@ -58,7 +56,8 @@ async def test_intake_dispatch_sign_reply_callback_close(ts_env, sqlite_db, sand
         assert disp.unit_code == "ZJJ" and disp.signed_on_time is True
         cb = s.scalars(select(CallbackRow).where(CallbackRow.order_no == order_no)).one()
         assert cb.resolved is True and cb.satisfaction == "satisfied" and cb.unrated is False
-        kinds = sorted((o.kind, o.recipient) for o in s.scalars(select(OutboxRow).where(OutboxRow.order_no == order_no)))
+        outbox = s.scalars(select(OutboxRow).where(OutboxRow.order_no == order_no))
+        kinds = sorted((o.kind, o.recipient) for o in outbox)
         assert kinds == sorted([("dispatch", "ZJJ"), ("contact", "13800001234"), ("reply", "HOTLINE"),
                                 ("reply", "13800001234"), ("survey", "13800001234")])
 

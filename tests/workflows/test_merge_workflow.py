@@ -129,7 +129,8 @@ async def test_unmerge_takes_the_request_out_and_lets_the_rest_decide(ts_env, sq
         assert refused.value.kind == "Forbidden"
         await h.act(no, "sign", SignAction(by="ZJJ"))
         await h.act(no, "reply", ReplyAction(by="ZJJ", result="已处理", resolved=True))
-        await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=True, satisfaction="satisfied"))
+        await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=True,
+                                                   satisfaction="satisfied"))
         await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=True,
                                                    satisfaction="satisfied", request_no="SY20261127900000"))
         st = await h.act(no, "unmerge", UnmergeAction(by="admin:op", request_no="SY20261127900001",

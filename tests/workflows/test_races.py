@@ -65,7 +65,8 @@ class Stack:
 SIGNED = [("sign", "ZJJ", {})]
 HANDLING = SIGNED + [("contact", "ZJJ", {"note": "已电话联系"})]
 IN_CALLBACK = HANDLING + [("reply", "ZJJ", {"result": "已处理", "resolved": True})]
-IN_RETURN = [("return-request", "ZJJ", {"reason": "不属于本单位职责", "claimed_unit": "SWJ", "basis": "排水设施归水务"})]
+IN_RETURN = [("return-request", "ZJJ",
+              {"reason": "不属于本单位职责", "claimed_unit": "SWJ", "basis": "排水设施归水务"})]
 IN_EXTENSION = HANDLING + [("extension-request", "ZJJ", {"days": 3, "reason": "需要协调施工方"})]
 
 
@@ -88,7 +89,8 @@ PAIRS = {
         ("return-review", "admin", {"decision": "approve", "reason": "改派", "new_owner": "HBJ"})),
     "reply-vs-return": (lambda: HANDLING, ("reply", "ZJJ", {"result": "已处理", "resolved": True}),
                         IN_RETURN[0]),
-    "extension-review-twice": (lambda: IN_EXTENSION, ("extension-review", "admin", {"decision": "approve", "reason": "同意"}),
+    "extension-review-twice": (lambda: IN_EXTENSION,
+                               ("extension-review", "admin", {"decision": "approve", "reason": "同意"}),
                                ("extension-review", "admin", {"decision": "reject", "reason": "不同意"})),
     "sign-twice": (lambda: [], ("sign", "ZJJ", {}), ("sign", "ZJJ", {})),
     "co-handler-done-twice": (_plan, ("co-handler-done", "SWJ", {"note": "已疏通"}),

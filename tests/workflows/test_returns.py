@@ -10,10 +10,11 @@ from sqlalchemy import select
 from hotline.domain.models import ReturnRequestAction, ReturnReviewAction, SignAction, Stage
 from hotline.services.port import ActionRefused
 from hotline.store.tables import ReturnRequestRow, SupervisionEventRow
-from tests.harness import intake, running_worker, until
+from tests.harness import intake, running_worker
 from tests.workflows.test_timers import until_ledger
 
-WATER = intake(category="help", title="自来水停水三天", description="我们小区停水三天了，自来水公司电话打不通，家里老人没水用")
+WATER = intake(category="help", title="自来水停水三天",
+               description="我们小区停水三天了，自来水公司电话打不通，家里老人没水用")
 
 
 async def test_return_outside_the_window_is_refused(ts_env, sqlite_db):
@@ -43,7 +44,8 @@ def test_return_without_reason_claimed_unit_or_basis_is_invalid(missing):
 
 
 async def test_approved_return_redispatches_with_fresh_deadlines(ts_env, sqlite_db):
-    hotel = intake(category="complaint", title="酒店乱收费", description="大东海一家酒店退房时多收了我三百块清洁费，前台态度恶劣")
+    hotel = intake(category="complaint", title="酒店乱收费",
+                   description="大东海一家酒店退房时多收了我三百块清洁费，前台态度恶劣")
     async with running_worker(ts_env.client, sqlite_db, "fast") as h:
         no, _ = await h.start(owner="SWJ", req=hotel)
         first = await h.state(no)
@@ -52,7 +54,8 @@ async def test_approved_return_redispatches_with_fresh_deadlines(ts_env, sqlite_
         assert st.stage == Stage.return_review and st.return_count == 1
         assert st.pending.payload["recommendation"]["decision"] == "approve"
         await ts_env.sleep(5)
-        st = await h.act(no, "return-review", ReturnReviewAction(by="admin:li", decision="approve", reason="确非水务职责"))
+        st = await h.act(no, "return-review",
+                         ReturnReviewAction(by="admin:li", decision="approve", reason="确非水务职责"))
         assert st.owner == "LWJ" and st.previous_owners == ["SWJ"] and st.stage == Stage.dispatched
         assert st.dispatched_at > first.dispatched_at
         assert st.deadlines.reply_by > first.deadlines.reply_by  # re-armed from the redispatch
@@ -77,7 +80,7 @@ async def test_rejected_return_keeps_the_owner_and_strikes_it(ts_env, sqlite_db)
         st = await h.act(no, "return-review", ReturnReviewAction(by="admin:li", decision="reject",
                                                                  reason="供水属水务局职责，无效退单"))
         assert st.owner == "SWJ" and st.stage == Stage.signed  # back where it was
-        ledger = await until_ledger(ts_env.client, "SWJ", lambda l: len(l.strikes) >= 1)
+        ledger = await until_ledger(ts_env.client, "SWJ", lambda ldg: len(ldg.strikes) >= 1)
         assert [(s.kind, s.order_no) for s in ledger.strikes] == [("invalid_return", no)]
         assert ledger.criticisms == []  # one strike is not yet a criticism
     with sqlite_db.session() as s:
@@ -100,7 +103,7 @@ async def test_flag_staff_refers_the_staff_member_with_the_order_evidence(ts_env
         with pytest.raises(ActionRefused, match="only the hotline office"):
             await h.act(no, "flag-staff", FlagStaffAction(by="SWJ", staff="张某", reason="x"))
         await h.act(no, "flag-staff", FlagStaffAction(by="admin:li", staff="张某（接单员）", reason="多次推诿拒接电话"))
-        ledger = await until_ledger(ts_env.client, "SWJ", lambda l: len(l.staff_referrals) == 1)
+        ledger = await until_ledger(ts_env.client, "SWJ", lambda ldg: len(ldg.staff_referrals) == 1)
         assert ledger.staff_referrals[0].staff == "张某（接单员）" and ledger.staff_referrals[0].order_no == no
         for _ in range(50):
             with sqlite_db.session() as s:

@@ -59,7 +59,7 @@ async def test_a_year_of_the_ladder(ts_env, sqlite_db):
         await _strike(env, h.queue, unit, 1)
         await env.sleep(10 * day)
         await _strike(env, h.queue, unit, 2)
-        led = await until_ledger(env.client, unit, lambda l: len(l.criticisms) == 1)
+        led = await until_ledger(env.client, unit, lambda ldg: len(ldg.criticisms) == 1)
         assert len(led.criticisms) == 1 and led.criticisms[0].orders == ["SY000001", "SY000002"]
         assert led.pending == []  # the counter starts again
 
@@ -68,7 +68,7 @@ async def test_a_year_of_the_ladder(ts_env, sqlite_db):
         await _strike(env, h.queue, unit, 3)
         await env.sleep(31 * day)
         await _strike(env, h.queue, unit, 4)
-        led = await until_ledger(env.client, unit, lambda l: len(l.strikes) == 4)
+        led = await until_ledger(env.client, unit, lambda ldg: len(ldg.strikes) == 4)
         assert len(led.criticisms) == 1 and led.pending == ["SY000004:invalid_return:ZFJ:r1"]
 
         # a duplicate signal of the same fact changes nothing
@@ -76,19 +76,19 @@ async def test_a_year_of_the_ladder(ts_env, sqlite_db):
         # overdue 5wd after supervision → a criticism on its own (the second)
         await env.sleep(20 * day)
         await _strike(env, h.queue, unit, 5, kind="overdue")
-        led = await until_ledger(env.client, unit, lambda l: len(l.criticisms) == 2)
+        led = await until_ledger(env.client, unit, lambda ldg: len(ldg.criticisms) == 2)
         assert len(led.strikes) == 5 and led.referral is None
 
         # a third criticism in the year → one discipline referral
         await env.sleep(3 * day)
         await _strike(env, h.queue, unit, 6)
-        led = await until_ledger(env.client, unit, lambda l: l.referral is not None)
+        led = await until_ledger(env.client, unit, lambda ldg: ldg.referral is not None)
         assert len(led.criticisms) == 3 and led.referral.criticisms == [c.key for c in led.criticisms]
 
         # a fourth criticism is appended to that referral, not a second referral
         await env.sleep(40 * day)
         await _strike(env, h.queue, unit, 7, kind="overdue")
-        led = await until_ledger(env.client, unit, lambda l: len(l.criticisms) == 4)
+        led = await until_ledger(env.client, unit, lambda ldg: len(ldg.criticisms) == 4)
         assert led.referral.appended == [led.criticisms[3].key]
 
         await _until_events(sqlite_db, unit, "referral_appendix", 1)  # recorded after the criticism
@@ -108,10 +108,10 @@ async def test_a_year_of_the_ladder(ts_env, sqlite_db):
         # the new year starts at zero; the database keeps last year's
         now = await env.get_current_time()
         await env.sleep(datetime(year + 1, 1, 2, 9, tzinfo=CST) - now)
-        led = await until_ledger(env.client, unit, lambda l: l.year == year + 1)
+        led = await until_ledger(env.client, unit, lambda ldg: ldg.year == year + 1)
         assert led.year == year + 1 and led.strikes == [] and led.criticisms == [] and led.referral is None
         await _strike(env, h.queue, unit, 8)
-        led = await until_ledger(env.client, unit, lambda l: len(l.strikes) == 1)
+        led = await until_ledger(env.client, unit, lambda ldg: len(ldg.strikes) == 1)
         assert led.criticisms == []
         await _until_events(sqlite_db, unit, "strike", 1, year + 1)
         assert len(_events(sqlite_db, unit, "criticism", year)) == 4

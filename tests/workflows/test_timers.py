@@ -153,7 +153,7 @@ async def test_still_unreplied_after_supervision_escalates_to_a_criticism(ts_env
         await ts_env.sleep(41 + 31)  # deadline 40s, then 30s after supervision
         st = await until(h, no, lambda s: any(a.action == "strike" for a in s.actions))
         assert len(notices(st, "escalation", "HBJ")) == 1
-        ledger = await until_ledger(ts_env.client, "HBJ", lambda l: len(l.criticisms) >= 1)
+        ledger = await until_ledger(ts_env.client, "HBJ", lambda ldg: len(ldg.criticisms) >= 1)
         assert len(ledger.criticisms) == 1 and ledger.criticisms[0].orders == [no]
 
 
@@ -227,7 +227,7 @@ async def test_never_signed_by_the_handling_deadline_is_a_refusal_strike(ts_env,
         st = await until(h, no, lambda s: any(a.action == "strike" for a in s.actions))
         strike = [a for a in st.actions if a.action == "strike"]
         assert len(strike) == 1 and strike[0].detail["kind"] == "never_signed"
-        ledger = await until_ledger(ts_env.client, "GDJ", lambda l: len(l.strikes) == 1)
+        ledger = await until_ledger(ts_env.client, "GDJ", lambda ldg: len(ldg.strikes) == 1)
         assert [s.kind for s in ledger.strikes] == ["never_signed"]
 
 
