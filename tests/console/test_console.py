@@ -17,7 +17,7 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 
 from hotline.api.app import create_app
-from hotline.console.accounts import create_account, disable_account
+from hotline.console.accounts import create_account
 from hotline.domain.models import ReturnRequestAction
 from hotline.store.units import ensure_catalogue
 from tests.browser import async_browser, save_output

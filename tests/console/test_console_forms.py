@@ -172,7 +172,8 @@ async def test_coordination_co_handler_extension_and_staff_referral(stack):
     reply_by = await clerk.locator("#deadlines-h + table tr", has_text="办理时限").locator("td").first.inner_text()
 
     office = await stack.page("office")
-    await reload_until(office, f"{stack.base}/console/office/extensions", lambda p: p.get_by_role("link", name=order_no))
+    await reload_until(office, f"{stack.base}/console/office/extensions",
+                       lambda p: p.get_by_role("link", name=order_no))
     await expect(office.locator("main")).to_contain_text("申请延期 3 个工作日：需等待第三方检测报告")
     await accessible(office)
     await office.get_by_role("link", name=order_no).locator("xpath=../..").get_by_role("link", name="审核").click()

@@ -62,7 +62,8 @@ async def test_worker_killed_mid_lifecycle_finishes_with_no_duplicate_notificati
         await work_orders.start_order(order_no, intake(), "ZJJ", "operator", [])
         await work_orders.act(order_no, "sign", SignAction(by="ZJJ"))
         await work_orders.act(order_no, "contact", ContactAction(by="ZJJ", note="已联系"))
-        reply = asyncio.create_task(work_orders.act(order_no, "reply", ReplyAction(by="ZJJ", result="已处理", resolved=True)))
+        reply = asyncio.create_task(work_orders.act(order_no, "reply",
+                                                    ReplyAction(by="ZJJ", result="已处理", resolved=True)))
         assert await _died(w) == -9  # SIGKILL, right after the reply notice was written
         w = _worker(dev_env, sqlite_db.url, queue)  # restarted, no fault
         st = await asyncio.wait_for(reply, timeout=90)
@@ -82,7 +83,8 @@ async def test_worker_killed_mid_lifecycle_finishes_with_no_duplicate_notificati
     assert all(n == 1 for n in keys.values())
     assert Counter(r.kind for r in rows) == Counter({"dispatch": 1, "contact": 1, "reply": 2, "survey": 1})
     # the reply notice written by the task that died was adopted by the task that committed
-    assert {r.status for r in rows} <= {"pending", "delivered"} and {r.key for r in rows} == {n.key for n in final.notices}
+    assert {r.status for r in rows} <= {"pending", "delivered"}
+    assert {r.key for r in rows} == {n.key for n in final.notices}
     assert [(a.seq, a.action) for a in steps] == [(a.seq, a.action) for a in final.actions]
     assert all(a.confirmed for a in steps)
 

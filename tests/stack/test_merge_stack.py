@@ -66,7 +66,8 @@ async def test_twenty_calls_about_one_ditch_become_one_order(dev_env, sqlite_db)
         assert await _timers_started(dev_env.client, no) == timers  # and no new timer
         # a unit that is not the owner sees the co-petitioners masked
         other = (await c.get(f"/api/v1/orders/{no}", headers=H(keys["SWJ"]))).json()
-        assert all("*" in p["phone"] and p["phone"] != f"1390000{i:04d}" for i, p in enumerate(other["co_petitioners"], 1))
+        assert all("*" in p["phone"] and p["phone"] != f"1390000{i:04d}"
+                   for i, p in enumerate(other["co_petitioners"], 1))
 
         # the owner works the order once
         dept = H(create_key(sqlite_db, f"department:{owner}", label="test"))
@@ -123,7 +124,7 @@ async def test_twenty_calls_about_one_ditch_become_one_order(dev_env, sqlite_db)
         # bad input changes nothing
         r = await c.post(f"/api/v1/orders/{no}/merged-requests", headers=intake, json={**report(22), "note": "x"})
         assert r.status_code == 409, r.text  # closed
-        r = await c.post(f"/api/v1/orders/SY20990101000001/merged-requests", headers=intake, json=report(23))
+        r = await c.post("/api/v1/orders/SY20990101000001/merged-requests", headers=intake, json=report(23))
         assert r.status_code == 404, r.text
 
     with sqlite_db.session() as s:

@@ -84,7 +84,8 @@ async def test_no_trace_of_the_petitioner_outside_the_owner_and_admins(dev_env, 
             zjj, admin = H(keys["ZJJ"]), H(keys["admin"])
             steps = [("sign", zjj, None),
                      ("contact", zjj, {"note": f"已电话联系{NAME}（138.5550.1234），约定明早上门"}),
-                     ("reply", zjj, {"result": f"已告知{NAME}：工地已停工，回电１３８ ５５５０ １２３４", "resolved": True}),
+                     ("reply", zjj, {"result": f"已告知{NAME}：工地已停工，回电１３８ ５５５０ １２３４",
+                                     "resolved": True}),
                      ("callback", admin, {"answered": True, "resolved": True, "satisfaction": "satisfied"})]
             for action, who, payload in steps:
                 r = await c.post(f"/api/v1/orders/{no}/{action}", headers=who, json=payload)
@@ -102,7 +103,7 @@ async def test_no_trace_of_the_petitioner_outside_the_owner_and_admins(dev_env, 
             assert leaks((await c.get(f"/api/v1/orders/{no}", headers=zjj)).text), "and so does the owner"
 
             for who in ("intake", "SWJ", "JTJ"):
-                for path in (f"/api/v1/orders/{no}", "/api/v1/orders", f"/api/v1/orders?owner=ZJJ&limit=50"):
+                for path in (f"/api/v1/orders/{no}", "/api/v1/orders", "/api/v1/orders?owner=ZJJ&limit=50"):
                     r = await c.get(path, headers=H(keys[who]))
                     assert r.status_code == 200, (who, path, r.text)
                     non_owner.append(r.text)

@@ -2,8 +2,9 @@
 
 Starts the real dev server *with* its Web UI (the session `dev_env` has none) and, as shipped,
 refusing queries and pointing the UI at the gateway's codec server (payloads are encrypted; the
-admin signs in there first, see tests/stack/test_ui_codec.py); runs a real worker and the gateway, takes an order owned by ZJJ through sign and first
-contact, then, with the worker still running and the order open, drives the UI as an admin
+admin signs in there first, see tests/stack/test_ui_codec.py); runs a real worker and the gateway,
+takes an order owned by ZJJ through sign and first contact, then, with the worker still running
+and the order open, drives the UI as an admin
 would: the workflow list filtered by `Owner="ZJJ"` shows the order (and not an order of another
 unit); the order's page opens without an error even though the UI's metadata query is refused;
 its Event History shows the step summaries — the local activities ("record sign by ZJJ") and
@@ -143,7 +144,8 @@ async def test_admin_finds_the_order_and_reads_its_story_in_the_web_ui(sqlite_db
                 # and the order is still open and untouched: nothing a query could have run
                 assert (await env.client.get_workflow_handle(wid).describe()).status.name == "RUNNING"
                 hist = await env.client.get_workflow_handle(wid).fetch_history()
-                assert not [e for e in hist.events if e.WhichOneof("attributes") == "workflow_task_failed_event_attributes"]
+                assert not [e for e in hist.events
+                            if e.WhichOneof("attributes") == "workflow_task_failed_event_attributes"]
             except Exception:
                 save_output("temporal-ui/failure.png", await page.screenshot(full_page=True), tmp_path)
                 (tmp_path / "failure.html").write_text(await page.content())

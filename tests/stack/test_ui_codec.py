@@ -94,7 +94,8 @@ async def test_ui_shows_ciphertext_without_the_codec_and_the_order_with_it(sqlit
                 page.set_default_timeout(15_000)
                 # 1. no credentials: the codec server says 401, the UI has only ciphertext
                 before = await _history_text(page, url, REFUSED)
-                save_output("temporal-ui/codec-without-credentials.png", await page.screenshot(full_page=True), tmp_path)
+                save_output("temporal-ui/codec-without-credentials.png", await page.screenshot(full_page=True),
+                            tmp_path)
                 assert REFUSED in before, "the codec server should have refused the UI"
                 assert NAME not in before and PHONE not in before
 
