@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-import pytest
 import yaml
 
 from tests.deploy.compose_support import (  # noqa: F401  (tests/deploy/test_observability_config.py imports some from here)
@@ -25,22 +24,6 @@ from tests.deploy.compose_support import (  # noqa: F401  (tests/deploy/test_obs
     image_tag,
     load_compose,
 )
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict:
-    return load_compose()
-
-
-@pytest.fixture(scope="module")
-def services(compose) -> dict:
-    return compose["services"]
-
-
-@pytest.fixture(scope="module")
-def dockerfile() -> list[tuple[str, str]]:
-    return dockerfile_instructions(DOCKERFILE.read_text(encoding="utf-8"))
-
 
 # --------------------------------------------------------------------------- services
 

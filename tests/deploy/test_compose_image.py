@@ -14,31 +14,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from tests.deploy.compose_support import (
-    DOCKERFILE,
     DOCKERIGNORE,
     ROOT,
     as_argv,
     copy_sources,
-    dockerfile_instructions,
     final_stage,
-    load_compose,
 )
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict:
-    return load_compose()
-
-
-@pytest.fixture(scope="module")
-def services(compose) -> dict:
-    return compose["services"]
-
-
-@pytest.fixture(scope="module")
-def dockerfile() -> list[tuple[str, str]]:
-    return dockerfile_instructions(DOCKERFILE.read_text(encoding="utf-8"))
-
 
 # --------------------------------------------------------------------------- Dockerfile
 

@@ -18,22 +18,10 @@ from tests.deploy.compose_support import (
     SPEC_SEARCH_ATTRIBUTES,
     TEMPORAL_SCHEMA_DIR,
     env_of,
-    load_compose,
     make_stub,
     parse_search_attributes,
     script_of,
 )
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict:
-    return load_compose()
-
-
-@pytest.fixture(scope="module")
-def services(compose) -> dict:
-    return compose["services"]
-
 
 # --------------------------------------------------------------------------- Temporal jobs
 

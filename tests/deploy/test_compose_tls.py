@@ -7,20 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from tests.deploy.compose_support import ROOT, bind_mounts, env_of, load_compose
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict:
-    return load_compose()
-
-
-@pytest.fixture(scope="module")
-def services(compose) -> dict:
-    return compose["services"]
-
+from tests.deploy.compose_support import ROOT, bind_mounts, env_of
 
 # --------------------------------------------------------------------------- mTLS (issue 13)
 
