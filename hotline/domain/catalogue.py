@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from hotline.domain.codes import DISTRICTS, UNIT_CODE_RE, District
 
@@ -174,7 +175,7 @@ def _line_of(raw: Any, loc: tuple) -> int:
     return line
 
 
-def _describe(err: dict) -> str:
+def _describe(err: ErrorDetails) -> str:
     loc = err["loc"]
     field = next((p for p in reversed(loc) if isinstance(p, str)), "")
     path = ".".join(str(p) for p in loc)

@@ -79,7 +79,7 @@ def blend(router: Router, base: RoutingResult, probs: dict[str, float], version:
         weight = MODEL_WEIGHT if max(model_p.values(), default=0) >= MODEL_ALONE else 0.2
     else:
         weight = MODEL_WEIGHT
-    model_top = max(model_p, key=model_p.get) if model_p else None
+    model_top = max(model_p, key=lambda u: model_p[u]) if model_p else None
     units = set(ev) | {u for u, p in model_p.items() if p >= MODEL_EXTRA} | {
         c.unit for c in base.candidates if c.fallback} | ({model_top} if model_top else set())
     conf = {u: weight * model_p.get(u, 0.0) + (1 - weight) * ev.get(u, 0.0) for u in units}

@@ -78,7 +78,8 @@ class RoutingModel:
         if self._fast is None:
             self._fast = _FastScorer(self.pipeline)
         logits = self._fast.logits(prepare(text, category))
-        return dict(zip(self.classes, _softmax(logits / self.temperature)))
+        # not strict: a two-class linear model scores one column for its two classes, and pairs as it always has
+        return dict(zip(self.classes, _softmax(logits / self.temperature), strict=False))
 
     def __getstate__(self):
         return {**self.__dict__, "_fast": None}
@@ -130,7 +131,7 @@ def corpus_rows(name: str = "train.jsonl") -> list[dict]:
 def model_version(rows: list[dict], weights: list[float]) -> str:
     """Same examples, same features: same version (and the same model, byte for byte)."""
     h = hashlib.sha256(f"f{FEATURES_VERSION}:C{C}:s{SEED}".encode())
-    for r, w in sorted(zip(rows, weights), key=lambda x: (x[0]["text"], x[0]["unit"])):
+    for r, w in sorted(zip(rows, weights, strict=True), key=lambda x: (x[0]["text"], x[0]["unit"])):
         h.update(f"{r['text']}\t{r.get('category')}\t{label_of(r['unit'])}\t{w}\n".encode())
     return "rm-" + h.hexdigest()[:10]
 
@@ -175,7 +176,7 @@ def _temperature(pipe: Pipeline, rows: list[dict]) -> float:
     best, best_t = math.inf, 1.0
     for t in [0.2 + 0.05 * i for i in range(57)]:  # 0.2 .. 3.0
         loss = 0.0
-        for row, z in zip(rows, logits):
+        for row, z in zip(rows, logits, strict=True):
             label = label_of(row["unit"])
             p = _softmax(z / t)
             loss -= math.log(max(p[classes.index(label)], 1e-9)) if label in classes else 0.0

@@ -205,6 +205,7 @@ class Router:
             return bool(m and m.matter_score >= CLEAR_MIN and m.unit.type != "hotline")
 
         if claimed_unit and clearly_covers(claimed_unit):
+            assert claimed is not None, "clearly_covers(claimed_unit) holds only when its list covers the matter"
             cl = self.catalogue.unit(claimed_unit)
             matters = "、".join(f"“{e.matter}”" for e in claimed.matched_entries)
             return verdict("approve", f"诉求完全不在{name}的权责清单内，{cl.name}的清单明确覆盖"
@@ -254,7 +255,7 @@ class Router:
         for ui, entries in per_unit.items():
             entries.sort(key=lambda e: (-e.score, e.entry.matter))
             best = entries[0]
-            extra = {}
+            extra: dict[str, float] = {}
             for e in entries[1:]:
                 for term, h in e.words.items():
                     if term not in best.words:
@@ -304,7 +305,7 @@ class Router:
                 end = start + len(kw)
                 if start >= 0 and end <= n and kw not in best:
                     window = norm[start:end]
-                    if sum(a != b for a, b in zip(window, kw)) == 1:
+                    if sum(a != b for a, b in zip(window, kw, strict=True)) == 1:
                         best[kw] = _Hit(kw, start, end, FUZZY * (len(kw) - 1) / len(kw), True)
         for kw, found in grams.items():
             share = len(found) / self._kw_bigrams[kw]
