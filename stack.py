@@ -155,7 +155,8 @@ def main() -> int:
     if account:
         print(f"  console account   {account[0]} / {account[1]}   (hotline office; password shown once, stored hashed)")
     else:
-        print("  console accounts  .venv/bin/python starter.py user create --unit ZJJ --name 李明   (or --role intake|admin)")
+        print("  console accounts  .venv/bin/python starter.py user create --unit ZJJ --name 李明"
+              "   (or --role intake|admin)")
     if created:
         print(f"  codec key ring    {created.relative_to(ROOT) if created.is_relative_to(ROOT) else created}"
               "   (development keys, mode 0600; set HOTLINE_CODEC_KEYS_FILE in production)")
@@ -175,7 +176,7 @@ def main() -> int:
 
 def _shutdown(procs: list[tuple[str, subprocess.Popen]]) -> None:
     # gateway and worker first (the worker finishes in-flight activities), the server last
-    for name, p in reversed(procs):
+    for _name, p in reversed(procs):
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
             try:

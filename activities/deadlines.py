@@ -25,7 +25,7 @@ class DeadlineActivities:
     def __init__(self, overrides: Mapping[date, bool] | CalendarSource | None = None) -> None:
         # None: the shipped table only; a mapping: exactly that (tests); a source: the database's too
         self.source = overrides if isinstance(overrides, CalendarSource) else None
-        self.overrides = None if self.source is not None else overrides
+        self.overrides = None if isinstance(overrides, CalendarSource) else overrides
         self._calendars: dict[str, WorkCalendar] = {}
         self._version: str | None = None
 

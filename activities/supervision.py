@@ -24,6 +24,7 @@ class SupervisionActivities:
         self.policy = policy
 
     async def _signal(self, unit: str, signal: str, arg) -> None:
+        assert self.client is not None, "the worker runs supervision activities with its client"
         await self.client.start_workflow(
             "DepartmentSupervisionWorkflow", SupervisionInput(unit=unit, policy=self.policy),
             id=supervision_workflow_id(unit), task_queue=self.task_queue,

@@ -24,6 +24,7 @@ def build_activities(db: Database, client: Client | None, task_queue: str, polic
     deadlines = DeadlineActivities(CalendarSource(db) if calendar_overrides is None else calendar_overrides)
     routing = RoutingActivities(router)
     supervision = SupervisionActivities(db, client, task_queue, policy)
-    return [store.record_step, store.record_action, store.sync_read_model, notify.notify, deadlines.compute_deadlines, routing.recommend_return,
+    return [store.record_step, store.record_action, store.sync_read_model, notify.notify,
+            deadlines.compute_deadlines, routing.recommend_return,
             supervision.send_strike, supervision.flag_staff, supervision.record_ledger_event,
             RoutingRetrainActivities(db).retrain_routing_model]

@@ -90,7 +90,9 @@ def _place_lexicon(router: Router) -> tuple[tuple[str, ...], frozenset[str]]:
             for e in unit.responsibilities:
                 places.update(normalise(p) for p in e.places)
         cached = (tuple(sorted(places - wide, key=len, reverse=True)), frozenset(wide))
-        router._duplicate_places = cached  # one lexicon per router (per catalogue)
+        # one lexicon per router (per catalogue), cached on the router itself: Router (the domain's)
+        # does not declare this service's cache, hence the ignore
+        router._duplicate_places = cached  # type: ignore[attr-defined]
     return cached
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import select
 
@@ -136,7 +137,7 @@ def retrain(db: Database, store: ModelStore, catalogue) -> dict:
     new = train(rows, weights)
     old = store.active()
     heldout = corpus_rows("heldout.jsonl")
-    report = {"harvested": harvested, "corrections": len(fixes), "trained_on": len(rows),
+    report: dict[str, Any] = {"harvested": harvested, "corrections": len(fixes), "trained_on": len(rows),
               "gate_corrections": len(gate_fixes), "old": old.version if old else None,
               "new": new.version}
     for name, model in (("old", old), ("new", new)):

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from hotline.domain.codes import order_workflow_id
@@ -138,8 +139,10 @@ def discard_request(db: Database, request_no: str) -> bool:
     series, as after a failed intake). True if it was there. An unmerged request has an order of
     its own and is never discarded."""
     with db.session() as s:
-        return bool(s.execute(delete(MergedRequestRow).where(MergedRequestRow.request_no == request_no,
-                                                             MergedRequestRow.unmerged_at.is_(None))).rowcount)
+        result = s.execute(delete(MergedRequestRow).where(MergedRequestRow.request_no == request_no,
+                                                          MergedRequestRow.unmerged_at.is_(None)))
+        # a DELETE's result is a CursorResult (it has rowcount); Session.execute is typed as returning Result
+        return bool(cast(CursorResult[Any], result).rowcount)
 
 
 def get_request(db: Database, request_no: str) -> MergedRequest | None:

@@ -6,6 +6,7 @@ An import replaces the whole registry in one transaction: a file is validated fi
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from sqlalchemy import delete, func, select
 
@@ -19,11 +20,12 @@ def units_loaded(db: Database) -> bool:
         return (s.scalar(select(func.count()).select_from(UnitRow)) or 0) > 0
 
 
-def unsigned_webhooks(cat: Catalogue, secrets: dict[str, str | None], env: dict | None = None) -> list[str]:
+def unsigned_webhooks(cat: Catalogue, secrets: dict[str, str | None],
+                      env: Mapping[str, str] | None = None) -> list[str]:
     """A problem line for each unit given a `webhook_url` with no secret to sign its deliveries:
     nothing would ever be sent to it (and there is no built-in secret to fall back on)."""
-    env = os.environ if env is None else env
-    if env.get("HOTLINE_WEBHOOK_SECRET"):
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if environ.get("HOTLINE_WEBHOOK_SECRET"):
         return []  # the deployment's secret signs every unit without its own
     return [f"unit {u.code}: webhook_url {u.webhook_url} has no signing secret; import the unit without "
             f"webhook_url, set its secret with POST /api/v1/units/{u.code}/webhook-secret, then import it "
@@ -43,7 +45,7 @@ def import_catalogue(db: Database, cat: Catalogue) -> int:
         s.execute(delete(UnitRow))
         s.flush()
         for u in cat.units:
-            s.add(UnitRow(code=u.code, name=u.name, type=u.type.value if hasattr(u.type, "value") else u.type,
+            s.add(UnitRow(code=u.code, name=u.name, type=u.type,
                           districts=list(u.districts), webhook_url=u.webhook_url, places=list(u.places),
                           webhook_secret=secrets.get(u.code)))
             s.flush()

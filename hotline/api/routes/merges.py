@@ -106,8 +106,8 @@ async def unmerge(request: Request, body: UnmergeIn, order_no: OrderNo,
                   request_no: str = Path(pattern=REQUEST_NO), p: Principal = Depends(require("admin"))) -> OrderState:
     reject_nul(body.model_dump(mode="json"))
     try:
-        st = await unmerge_request(request.app.state.db, get_work_orders(request), get_router(request), order_no, request_no,
-                                   p.actor, body.reason, body.owner)
+        st = await unmerge_request(request.app.state.db, get_work_orders(request), get_router(request), order_no,
+                                   request_no, p.actor, body.reason, body.owner)
     except REFUSALS as exc:
         raise refused(exc) from None
     return view(p, st)
