@@ -17,6 +17,11 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
+# Workflow code of our own is imported normally, so the SDK's sandbox (when on) checks it too;
+# only deterministic libraries, the domain and activity references are passed through.
+from workflows import search_attributes as sa
+from workflows.timers import DeadlineTimers
+
 with workflow.unsafe.imports_passed_through():
     from activities.deadlines import DeadlineActivities
     from activities.notify import NotifyActivities
@@ -35,8 +40,6 @@ with workflow.unsafe.imports_passed_through():
         WorkOrderInput,
     )
     from hotline.domain.models import Stage
-    from workflows import search_attributes as sa
-    from workflows.timers import DeadlineTimers
 
 # Every activity is a short database write or computation; a lost worker is noticed this fast.
 ACTIVITY_TIMEOUT = timedelta(seconds=10)

@@ -11,6 +11,10 @@ from datetime import timedelta
 
 from temporalio import workflow
 
+# Workflow code of our own is imported normally, so the SDK's sandbox (when on) checks it too;
+# only deterministic libraries, the domain and activity references are passed through.
+from workflows.order_core import ACTIVITY_TIMEOUT, RETRY
+
 with workflow.unsafe.imports_passed_through():
     from activities.supervision import SupervisionActivities
     from hotline.domain.contracts import StaffFlag, Strike, StrikeReview
@@ -24,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         next_year_start,
         review_strike,
     )
-    from workflows.order_core import ACTIVITY_TIMEOUT, RETRY
+
 
 
 @workflow.defn

@@ -15,6 +15,11 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+# Workflow code of our own is imported normally, so the SDK's sandbox (when on) checks it too;
+# only deterministic libraries, the domain and activity references are passed through.
+from workflows.calendar_follow import CalendarFollow
+from workflows.order_core import OrderCore
+
 with workflow.unsafe.imports_passed_through():
     from hotline.domain import order_rules as rules
     from hotline.domain.contracts import ActionAnswer, WorkOrderInput
@@ -35,8 +40,6 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         UnmergeAction,
     )
-    from workflows.calendar_follow import CalendarFollow
-    from workflows.order_core import OrderCore
 
 
 @workflow.defn

@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 from tests.histories.codec_keys import HISTORY_KEYS
 from workflows.codec import data_converter
 from workflows.hosted import WORKFLOWS
+from workflows.runner import workflow_runner
 
 # Opens the histories sealed since payload encryption; passes the older, unencrypted ones through.
 CONVERTER = data_converter(HISTORY_KEYS)
@@ -45,7 +46,9 @@ async def test_a_changed_workflow_fails_replay(monkeypatch, path: Path):
 
     monkeypatch.setattr(DeadlineTimers, "arm", arm_but_sign)
     history = WorkflowHistory.from_json(f"order-{path.stem}", path.read_text(encoding="utf-8"))
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
+    # the worker's own runner (no sandbox, workflows/runner.py): the sandbox would import its own
+    # copy of workflows.timers, untouched by the patch above
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER, workflow_runner=workflow_runner(False))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None
 
