@@ -42,7 +42,9 @@ def reply(c: OrderContext, a: ReplyAction) -> Rule:
     yield from notify(c, NoticeKind.REPLY, "HOTLINE", f"{a.by} replied on {s.order_no}", f"reply{c.seq}",
                       resolved=a.resolved)
     yield from notify(c, NoticeKind.REPLY, "petitioner", f"您的工单{s.order_no}已办结答复：{a.result}", f"reply{c.seq}")
-    shown = mask_text(a.result, s.petitioner.name, s.petitioner.phone)  # not the other petitioner's data
+    # co-petitioners get the reply without the order's own petitioner's data (masked only when
+    # there are any: the mask compiles patterns of that petitioner's name and phone)
+    shown = mask_text(a.result, s.petitioner.name, s.petitioner.phone) if s.co_petitioners else a.result
     for co in list(s.co_petitioners):
         yield from notify(c, NoticeKind.REPLY, f"petitioner:{co.request_no}",
                           f"您反映的问题（{co.request_no}，已并入工单{s.order_no}）已办结答复：{shown}",
