@@ -36,7 +36,7 @@ def production_app() -> FastAPI:
         client = await connect(settings, keys)
         app.state.work_orders = TemporalWorkOrders(client, settings.task_queue, load_policy(settings.policy),
                                           confirm=partial(confirm, db))  # an answer's writes stand
-        app.state.router = make_router(db)  # evidence + routing model (issue 19)
+        app.state.unit_router = make_router(db)  # evidence + routing model (issue 19)
         yield
         db.dispose()
 

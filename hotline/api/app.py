@@ -52,7 +52,7 @@ def create_app(db: Database, work_orders: WorkOrderPort | None, router: Router |
                               "Send the key in `X-API-Key`; errors are `{\"error\": {\"code\", \"message\"}}`.",
                   lifespan=lifespan)
     limits = limits or load_limits()
-    app.state.db, app.state.work_orders, app.state.router = db, work_orders, router
+    app.state.db, app.state.work_orders, app.state.unit_router = db, work_orders, router
     app.state.codec, app.state.ui_origins = codec, frozenset(ui_origins)
     app.state.key_throttle = KeyThrottle(limits)
     app.state.track_limits = track.TrackLimits(limits)

@@ -2,7 +2,7 @@
 
 `Annotated` aliases keep the signatures short: `db: DbDep`, `p: PrincipalDep`. The workflow
 engine and the routing engine are also looked up by plain functions (`get_work_orders`,
-`get_router`) that a route calls at the point its documented order of checks puts them: a
+`get_unit_router`) that a route calls at the point its documented order of checks puts them: a
 gateway whose engine is not connected still answers 401, 403, 404 and 422 as usual, and only
 a request that would reach the engine gets the 503. (A dependency runs before any body or
 query validation, so it would answer 503 first.)
@@ -32,13 +32,13 @@ def get_work_orders(request: Request) -> WorkOrderPort:
     return request.app.state.work_orders
 
 
-def get_router(request: Request) -> Router:
+def get_unit_router(request: Request) -> Router:
     """The routing engine (ranks units for a text); 503 until the catalogue is loaded."""
-    if request.app.state.router is None:
+    if request.app.state.unit_router is None:
         raise ApiError(503, "the routing engine is not ready")
-    return request.app.state.router
+    return request.app.state.unit_router
 
 
 DbDep = Annotated[Database, Depends(get_db)]
-RouterDep = Annotated[Router, Depends(get_router)]
+UnitRouterDep = Annotated[Router, Depends(get_unit_router)]
 PrincipalDep = Annotated[Principal, Depends(principal)]

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from hotline.api.deps import get_router, get_work_orders
+from hotline.api.deps import get_unit_router, get_work_orders
 from hotline.api.errors import ApiError
 from hotline.api.routes.merges import REFUSALS, refused
 from hotline.api.visibility import view
@@ -38,11 +38,11 @@ MERGEABLE = frozenset(s.value for s in transitions.TABLE["merge"].from_stages)
 
 def _suggest(request: Request, f: dict[str, str]):
     text = f"{f.get('title', '')} {f.get('description', '')}".strip()
-    if not text or request.app.state.router is None:
+    if not text or request.app.state.unit_router is None:
         return None
     category = f.get("category") if f.get("category") in Category.__members__ else None
     district = f.get("district") if f.get("district") in DISTRICTS else None
-    return request.app.state.router.route(text[:5000], category, district)
+    return request.app.state.unit_router.route(text[:5000], category, district)
 
 
 def _form_page(request: Request, who: web.Viewer, status: int = 200, error: str = "", values: dict | None = None,
@@ -86,7 +86,7 @@ def _invalid(exc: ValidationError) -> str:
 
 async def _duplicates(request: Request, req: IntakeRequest, exclude: set[str]) -> list:
     from hotline.services.duplicates import for_request  # open orders that may be the same matter (issue 18)
-    return await asyncio.to_thread(for_request, request.app.state.db, get_router(request), req, exclude)
+    return await asyncio.to_thread(for_request, request.app.state.db, get_unit_router(request), req, exclude)
 
 
 @router.post("/intake/check")
@@ -148,7 +148,7 @@ async def intake(request: Request) -> Response:
     try:
         req = _request(f)
         key = scoped_key(f"console{who.account.id}", f.get("form_key") or None)
-        st = await intake_order(request.app.state.db, get_work_orders(request), get_router(request), req, key)
+        st = await intake_order(request.app.state.db, get_work_orders(request), get_unit_router(request), req, key)
     except ValidationError as exc:
         return _form_page(request, who, 422, _invalid(exc), f)
     except (IntakeError, IdempotencyConflict) as exc:

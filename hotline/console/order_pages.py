@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import String, cast, func, select
 
-from hotline.api.deps import get_router, get_work_orders
+from hotline.api.deps import get_unit_router, get_work_orders
 from hotline.api.errors import ApiError
 from hotline.api.params import UNIT_CODE
 from hotline.api.routes.merges import REFUSALS, refused
@@ -182,7 +182,7 @@ async def unmerge(request: Request, order_no: str, request_no: str) -> Response:
     if owner is not None and not re.fullmatch(UNIT_CODE, owner):
         return render_order(request, who, st, 422, "unmerge", f"承办单位: {owner} 不是单位代码", data)
     try:
-        new = await unmerge_request(request.app.state.db, get_work_orders(request), get_router(request), order_no,
+        new = await unmerge_request(request.app.state.db, get_work_orders(request), get_unit_router(request), order_no,
                                     request_no, who.principal.actor, reason, owner)
     except REFUSALS as exc:
         err = refused(exc)

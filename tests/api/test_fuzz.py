@@ -59,7 +59,7 @@ async def stack(dev_env, tmp_path_factory):
         for steps in ([], [SignAction(by="ZJJ"), ContactAction(by="ZJJ", note="n")],
                       [SignAction(by="ZJJ"), ContactAction(by="ZJJ", note="n"),
                        ReplyAction(by="ZJJ", result="r", resolved=True)]):
-            st_ = await intake_order(db, h.engine, app.state.router, IntakeRequest.model_validate(ORDER))
+            st_ = await intake_order(db, h.engine, app.state.unit_router, IntakeRequest.model_validate(ORDER))
             for a in steps:
                 await h.engine.act(st_.order_no, a.__class__.__name__.removesuffix("Action").lower(), a)
             orders.append(st_.order_no)

@@ -87,7 +87,7 @@ def _jurisdiction(jid: str | None) -> None:
 
 
 def _services(request: Request) -> dict[str, Any]:
-    r = request.app.state.router
+    r = request.app.state.unit_router
     if r is None:
         raise Open311Error(503, "the service list is not ready")
     return services_of(r.catalogue)
@@ -251,7 +251,7 @@ async def create_request(request: Request, fmt: Fmt = FMT,
                          "lat": form.lat, "lng": form.long}})
     except ValidationError as exc:
         raise Open311Error(400, describe(exc.errors())) from None
-    work_orders, hub = request.app.state.work_orders, request.app.state.router
+    work_orders, hub = request.app.state.work_orders, request.app.state.unit_router
     if work_orders is None:
         raise Open311Error(503, "the workflow engine is not connected")
     scoped = scoped_key(f"open311:key{p.key_id}", idempotency_key)  # never another caller's order

@@ -161,7 +161,7 @@ async def import_units(request: Request, _: Principal = Depends(require("admin")
     except CatalogueError as exc:  # a webhook with no signing secret: refused at configuration time
         raise ApiError(422, f"catalogue rejected, {len(exc.errors)} problem(s); nothing changed",
                        code="invalid_catalogue", details=exc.errors) from None
-    request.app.state.router = new_router
+    request.app.state.unit_router = new_router
     log.info("catalogue imported: %d units", n)
     return ImportResult(imported=n, units=cat.codes)
 

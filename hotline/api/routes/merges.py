@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from hotline.api.auth import require
-from hotline.api.deps import get_router, get_work_orders
+from hotline.api.deps import get_unit_router, get_work_orders
 from hotline.api.errors import ApiError, reject_nul
 from hotline.api.params import UNIT_CODE, OrderNo
 from hotline.api.visibility import read_order, view
@@ -106,7 +106,7 @@ async def unmerge(request: Request, body: UnmergeIn, order_no: OrderNo,
                   request_no: str = Path(pattern=REQUEST_NO), p: Principal = Depends(require("admin"))) -> OrderState:
     reject_nul(body.model_dump(mode="json"))
     try:
-        st = await unmerge_request(request.app.state.db, get_work_orders(request), get_router(request), order_no,
+        st = await unmerge_request(request.app.state.db, get_work_orders(request), get_unit_router(request), order_no,
                                    request_no, p.actor, body.reason, body.owner)
     except REFUSALS as exc:
         raise refused(exc) from None

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from hotline.api.auth import require
-from hotline.api.deps import DbDep, PrincipalDep, get_router, get_work_orders
+from hotline.api.deps import DbDep, PrincipalDep, get_unit_router, get_work_orders
 from hotline.api.errors import ApiError, reject_nul
 from hotline.api.params import UNIT_CODE, District, OrderNo
 from hotline.api.visibility import read_order, view
@@ -104,8 +104,8 @@ async def intake(request: Request, req: IntakeRequest, db: DbDep, p: Principal =
     if req.channel == Channel.open311:  # the route sets it: only /open311/ makes open311 orders
         raise ApiError(422, "channel: 'open311' is set by the Open311 endpoint only; "
                             "record how the citizen reached the hotline: phone, web, app or wechat")
-    st = await _intake(db, req, p, idempotency_key, get_work_orders(request), get_router(request))
-    dups = await asyncio.to_thread(for_request, db, get_router(request), req, {st.order_no})
+    st = await _intake(db, req, p, idempotency_key, get_work_orders(request), get_unit_router(request))
+    dups = await asyncio.to_thread(for_request, db, get_unit_router(request), req, {st.order_no})
     return IntakeAnswer.model_validate({**st.model_dump(), "duplicates": dups})
 
 

@@ -5,7 +5,7 @@ import asyncio
 
 from fastapi import APIRouter, Query
 
-from hotline.api.deps import DbDep, PrincipalDep, RouterDep
+from hotline.api.deps import DbDep, PrincipalDep, UnitRouterDep
 from hotline.api.errors import ApiError
 from hotline.api.params import District
 from hotline.domain.models import Category
@@ -17,7 +17,7 @@ router = APIRouter(tags=["routing"])
 @router.get("/api/v1/routing", response_model=RoutingAnswer,
             summary="ranked candidate units with the responsibility entries that matched, and "
                     "open orders that may be the same matter (`duplicates`)")
-async def route(db: DbDep, _: PrincipalDep, router: RouterDep, text: str = Query(min_length=1, max_length=5000),
+async def route(db: DbDep, _: PrincipalDep, router: UnitRouterDep, text: str = Query(min_length=1, max_length=5000),
                 category: Category | None = None, district: District | None = None) -> RoutingAnswer:
     if not text.strip():
         raise ApiError(422, "text: must not be blank")
