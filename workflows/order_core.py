@@ -74,8 +74,6 @@ def _reject(message: str, kind: str = "InvalidAction") -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
-is_admin = rules.checks.is_admin
-
 
 class OrderCore:
     """State and helpers shared by the workflow's run loop, updates and timer follow-ups."""

@@ -8,9 +8,9 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from hotline.domain.actor import Actor, ActorError, parse_actor
 from hotline.domain.models import FlagStaffAction, SignAction
+from hotline.domain.order_rules.checks import is_admin
 from hotline.store.apikeys import Principal
 from tests.harness import running_worker, trace
-from workflows.order_core import is_admin
 
 
 @pytest.mark.parametrize("by,kind,name", [("ZJJ", "unit", "ZJJ"), ("admin:li", "admin", "li"),
