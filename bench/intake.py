@@ -9,17 +9,20 @@ It starts a Temporal dev server (headless, loopback, state in a temp file), a SQ
 (migrated, unit catalogue loaded, one `intake` API key made with hotline.store.apikeys.create_key),
 the worker (`python worker.py`, sanya policy) and the gateway: `uvicorn gateway:app` — the
 production ASGI entry point, i.e. hotline.api.app.create_app over workflows.client.TemporalWorkOrders
-and the router on the catalogue in the database — on a free loopback port. Three loops, each
+and the router on the catalogue in the database — on a free loopback port. Four loops, each
 N requests from C concurrent callers, each request timed:
 
   bare    client.start_workflow of an empty workflow (bench/bare_workflow.py), nothing else:
           the floor of any intake on this server
+  shape   the bare workflow started as ours is: update-with-start answered by `dispatched` once
+          its first task ran two local activities (empty), on its own unsandboxed worker in this
+          process: what the engine costs an intake of our shape with none of our code
   engine  TemporalWorkOrders.start_order + state, in this process: the workflow part of an intake
           (start, wait for the `dispatched` update: intake and dispatch recorded, deadlines
           computed, owner notified), without HTTP, keys, routing or the number reservation
   http    POST /api/v1/orders with the key: everything a caller waits for
 
-Prints requests/s, p50/p99 of each and the ratios http/bare and http/engine; with --json, writes
+Prints requests/s, p50/p99 of each and the ratios http/bare, http/engine and engine/shape; with --json, writes
 the figures of each loop (and the worker's and gateway's RSS after them) for bench/charts.py.
 """
 from __future__ import annotations
@@ -36,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import common  # noqa: E402
 import httpx  # noqa: E402
+from bare_workflow import ACTIVITIES as BARE_ACTIVITIES  # noqa: E402
 from bare_workflow import BareWorkflow  # noqa: E402
 
 BODY = {"channel": "phone", "category": "complaint", "title": "工地夜间施工噪音",
@@ -103,6 +107,24 @@ async def main(args) -> int:
         async def bare(i: int) -> None:
             await client.start_workflow(BareWorkflow.run, id=f"bare-{run_id}-{i}", task_queue=f"{queue}-bare")
 
+        # the bare engine in our intake's shape: update-with-start answered once dispatched, after
+        # a first task with two local activities, on its own worker without the sandbox (as ours)
+        from concurrent.futures import ThreadPoolExecutor
+
+        from temporalio.client import WithStartWorkflowOperation
+        from temporalio.common import WorkflowIDConflictPolicy
+        from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+        shape_queue = f"{queue}-shape"
+        shape_worker = Worker(client, task_queue=shape_queue, workflows=[BareWorkflow], activities=BARE_ACTIVITIES,
+                              activity_executor=ThreadPoolExecutor(max_workers=16),
+                              workflow_runner=UnsandboxedWorkflowRunner())
+
+        async def shape(i: int) -> None:
+            op = WithStartWorkflowOperation(BareWorkflow.run, args=[True, True], id=f"shape-{run_id}-{i}",
+                                            task_queue=shape_queue,
+                                            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+            await client.execute_update_with_start_workflow(BareWorkflow.dispatched, start_workflow_operation=op)
+
         async def via_engine(i: int) -> None:
             order_no = f"SY9{int(run_id, 16) % 10**5:05d}{i:08d}"
             await work_orders.start_order(order_no, req, "ZJJ", "operator", [])  # answers once dispatched
@@ -114,21 +136,22 @@ async def main(args) -> int:
                 if r.status_code != 201:
                     raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
 
-            # warm-up: connections, imports, the worker's sandbox, SQLite pages
-            for fn in (bare, via_engine, via_http):
-                await run_loop("warm", 5, 5, lambda i, fn=fn: fn(10**6 + i))
-            loops = []
-            for name, fn in (("bare", bare), ("engine", via_engine), ("http", via_http)):
-                loop = await asyncio.wait_for(run_loop(name, args.requests, args.concurrency, fn),
-                                              timeout=args.timeout)
-                print(loop.line(), flush=True)
-                loops.append(loop)
-        bare_l, engine_l, http_l = loops
+            async with shape_worker:
+                # warm-up: connections, imports, the worker's sandbox, SQLite pages
+                for fn in (bare, shape, via_engine, via_http):
+                    await run_loop("warm", 5, 5, lambda i, fn=fn: fn(10**6 + i))
+                loops = []
+                for name, fn in (("bare", bare), ("shape", shape), ("engine", via_engine), ("http", via_http)):
+                    loop = await asyncio.wait_for(run_loop(name, args.requests, args.concurrency, fn),
+                                                  timeout=args.timeout)
+                    print(loop.line(), flush=True)
+                    loops.append(loop)
+        bare_l, shape_l, engine_l, http_l = loops
         print("== result")
         for lp in loops:
             print(lp.line())
         print(f"   ratio http/bare = {http_l.rate / bare_l.rate:.2f} (throughput); "
-              f"http/engine = {http_l.rate / engine_l.rate:.2f}")
+              f"http/engine = {http_l.rate / engine_l.rate:.2f}; engine/shape = {engine_l.rate / shape_l.rate:.2f}")
         print(f"   p50 added by the gateway over the engine: "
               f"{common.ms(common.pct(http_l.lat, 50) - common.pct(engine_l.lat, 50))}")
         if args.json:
