@@ -8,7 +8,6 @@ top, so the API package never imports the workflows.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from functools import partial
 
 from fastapi import FastAPI
 
@@ -18,7 +17,6 @@ from hotline.domain.policy import load_policy
 from hotline.runtime.logjson import configure_logging
 from hotline.runtime.settings import load_codec_keys, load_settings
 from hotline.store import Database
-from hotline.store.commits import confirm
 from hotline.store.routing_models import make_router
 from workflows.client import TemporalWorkOrders
 from workflows.codec import EncryptionCodec
@@ -34,8 +32,9 @@ def production_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         client = await connect(settings, keys)
-        app.state.work_orders = TemporalWorkOrders(client, settings.task_queue, load_policy(settings.policy),
-                                          confirm=partial(confirm, db))  # an answer's writes stand
+        # an answer's writes stand at once; intake answers from the start (the calendar in the database)
+        policy = load_policy(settings.policy)
+        app.state.work_orders = TemporalWorkOrders.on_store(client, settings.task_queue, policy, db)
         app.state.unit_router = make_router(db)  # evidence + routing model (issue 19)
         yield
         db.dispose()

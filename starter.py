@@ -51,16 +51,13 @@ def _router(db):
 
 
 async def _work_orders():
-    from functools import partial
-
     from hotline.domain.policy import load_policy
-    from hotline.store.commits import confirm
     from workflows.client import TemporalWorkOrders
     from workflows.connect import connect
     settings = load_settings()
     client = await connect(settings)
-    return TemporalWorkOrders(client, settings.task_queue, load_policy(settings.policy),
-                          confirm=partial(confirm, _db()))  # an answer's writes stand at once
+    # an answer's writes stand at once; intake answers from the start (the database's calendar)
+    return TemporalWorkOrders.on_store(client, settings.task_queue, load_policy(settings.policy), _db())
 
 
 def _print_state(st, out=sys.stdout) -> None:

@@ -37,12 +37,23 @@ def intake(**over) -> IntakeRequest:
 
 
 class Harness:
-    def __init__(self, client: Client, db: Database, queue: str, policy: Policy, search_attributes: bool) -> None:
+    def __init__(self, client: Client, db: Database, queue: str, policy: Policy, search_attributes: bool,
+                 from_start: bool = False, calendar_overrides: dict | None = None) -> None:
+        """`from_start`: intake answered from the start, as the gateway runs it, on the worker's
+        calendar; otherwise the update-with-start path (retried intakes, orders before it)."""
         self.client, self.db, self.queue, self.policy = client, db, queue, policy
         from functools import partial
 
+        from hotline.services.calendar_admin import CalendarSource
+        from hotline.services.deadlines import DeadlineCalculator
         from hotline.store.commits import confirm
-        self.engine = TemporalWorkOrders(client, queue, policy, search_attributes, confirm=partial(confirm, db))
+        from hotline.store.readmodel import remember_dispatch
+        given = {}
+        if from_start:
+            calc = DeadlineCalculator(CalendarSource(db) if calendar_overrides is None else calendar_overrides)
+            given = dict(deadlines=calc.compute, remember=partial(remember_dispatch, db))
+        self.engine = TemporalWorkOrders(client, queue, policy, search_attributes, confirm=partial(confirm, db),
+                                         **given)
         self._n = 0
 
     async def start(self, owner: str = "ZJJ", req: IntakeRequest | None = None,
@@ -62,7 +73,7 @@ class Harness:
 @asynccontextmanager
 async def running_worker(client: Client, db: Database, policy: str | Policy = "sanya", queue: str | None = None,
                          search_attributes: bool = False, calendar_overrides: dict | None = None,
-                         sandboxed: bool = False):
+                         sandboxed: bool = False, from_start: bool = False):
     """search_attributes=True only on the dev server: the time-skipping server has no custom ones."""
     queue = queue or f"q-{uuid.uuid4().hex[:8]}"
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
@@ -75,7 +86,7 @@ async def running_worker(client: Client, db: Database, policy: str | Policy = "s
     try:
         async with make_worker(client, db, settings, policy=pol, router=router(),
                                calendar_overrides=calendar_overrides):
-            yield Harness(client, db, queue, pol, search_attributes)
+            yield Harness(client, db, queue, pol, search_attributes, from_start, calendar_overrides)
     finally:
         stop.set()
         await watcher

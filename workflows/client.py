@@ -1,8 +1,12 @@
 """Client-side operations on work orders for the gateway and the CLI.
 
 The HTTP app depends on this small interface, not on Temporal; here it is implemented with
-the Temporal client: start the workflow and send updates. Intake is one update-with-start whose
-result is the dispatched order; an action's answer is its update's result. Nothing here queries
+the Temporal client: start the workflow and send updates. Intake, given the calendar
+(`deadlines`), computes the dispatched order itself (the intake rule, the gateway's deadlines)
+and answers once the start is persisted; the deadlines travel in the input, so the workflow
+reaches the same state after the answer. Without it, or when the order was already started
+(a retried intake), one update-with-start answers with the workflow's own dispatched order.
+An action's answer is its update's result. Nothing here queries
 a running order on a product path (README, "Known SDK race"): `query_state` is for debugging
 and tests only, and the namespace refuses queries in the shipped deployments.
 """
@@ -12,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -21,15 +26,28 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from hotline.domain import order_rules as rules
 from hotline.domain.codes import order_workflow_id
-from hotline.domain.contracts import ActionAnswer, CalendarChange, StrikeReview, WorkOrderInput
+from hotline.domain.contracts import (
+    ActionAnswer,
+    CalendarChange,
+    DeadlineRequest,
+    DeadlineResult,
+    StrikeReview,
+    WorkOrderInput,
+)
 from hotline.domain.models import ACTION_MODELS, MERGE_ACTIONS, IntakeRequest, OrderState
 from hotline.domain.policy import Policy
 from hotline.domain.supervision import SupervisionInput, supervision_workflow_id
+from hotline.services.calendar_admin import CalendarSource
+from hotline.services.deadlines import DeadlineCalculator
 from hotline.services.port import ActionRefused, OrderNotFound
+from hotline.store import Database
+from hotline.store.commits import confirm
+from hotline.store.readmodel import remember_dispatch
 from workflows import search_attributes as sa
 from workflows.work_order import WorkOrderWorkflow
 
@@ -68,9 +86,15 @@ class TemporalWorkOrders:
     the notices they hold go out now instead of after the commit watcher read the history."""
 
     def __init__(self, client: Client, task_queue: str, policy: Policy, search_attributes: bool = True,
-                 confirm: Callable[[str, list[str]], None] | None = None) -> None:
+                 confirm: Callable[[str, list[str]], None] | None = None,
+                 deadlines: Callable[[DeadlineRequest], DeadlineResult] | None = None,
+                 remember: Callable[[OrderState], Any] | None = None) -> None:
+        """`deadlines` (the calendar, hotline/services/deadlines.py) lets intake answer from the
+        start; `remember` then puts that answer in the read model until the order's first write."""
         self.client = client
         self.confirm = confirm
+        self.deadlines = deadlines
+        self.remember = remember
         self.task_queue = task_queue
         self.policy = policy
         self.search_attributes = search_attributes
@@ -78,19 +102,16 @@ class TemporalWorkOrders:
     async def start_order(self, order_no: str, req: IntakeRequest, owner: str, owner_reason: str,
                           routing: list[dict], created_at: datetime | None = None) -> OrderState:
         """Start the order's workflow and return it as dispatched (owner, deadlines)."""
+        created_at = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
         inp = WorkOrderInput(order_no=order_no, intake=req, owner=owner, owner_reason=owner_reason,
-                             routing=routing, policy=self.policy,
-                             created_at=created_at or datetime.now(timezone.utc),
+                             routing=routing, policy=self.policy, created_at=created_at,
                              search_attributes=self.search_attributes)
-        start = WithStartWorkflowOperation(
-            WorkOrderWorkflow.run, inp, id=order_workflow_id(order_no), task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # a closed order is never re-run
-            search_attributes=start_attributes(order_no, req, owner) if self.search_attributes else None,
-            memo={"stage": "intake", "owner": owner},
-            static_summary=static_summary(order_no, req, owner),
-            static_details=static_details(req),
-        )
+        if self.deadlines is not None:
+            answered = await self._start_answered(inp)
+            if answered is not None:
+                return answered
+        start = WithStartWorkflowOperation(WorkOrderWorkflow.run, inp, **self._start_options(inp),
+                                           id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
         # One round trip: the server starts the order and holds the answer until it is dispatched.
         try:
             answer = await self.client.execute_update_with_start_workflow(
@@ -103,6 +124,52 @@ class TemporalWorkOrders:
                 fut.exception()
             raise
         return await self._confirmed(order_no, answer)
+
+    @classmethod
+    def on_store(cls, client: Client, task_queue: str, policy: Policy, db: Database) -> TemporalWorkOrders:
+        """As the gateway and the CLI run it: an answer's writes confirmed at once, intake
+        answered from the start on the calendar the worker uses (the database's schedules)."""
+        return cls(client, task_queue, policy, confirm=partial(confirm, db),
+                   deadlines=DeadlineCalculator(CalendarSource(db)).compute, remember=partial(remember_dispatch, db))
+
+    def _start_options(self, inp: WorkOrderInput) -> dict[str, Any]:
+        order_no, req, owner = inp.order_no, inp.intake, inp.owner
+        return dict(
+            id=order_workflow_id(order_no), task_queue=self.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # a closed order is never re-run
+            search_attributes=start_attributes(order_no, req, owner) if self.search_attributes else None,
+            memo={"stage": "intake", "owner": owner},
+            static_summary=static_summary(order_no, req, owner),
+            static_details=static_details(req),
+        )
+
+    async def _start_answered(self, inp: WorkOrderInput) -> OrderState | None:
+        """Intake answered from the start: the dispatched order computed here with the calendar's
+        deadlines, which the input carries, so the workflow reaches the same state (its first
+        task writes it after this answer). None when the order was started before (a retried
+        intake): the caller asks the workflow itself."""
+        deadlines = self.deadlines
+        assert deadlines is not None
+
+        def dispatched() -> tuple[OrderState, DeadlineResult]:  # the calendar may read the database
+            return rules.dispatched_order(
+                inp.order_no, order_workflow_id(inp.order_no), inp.intake, inp.owner, inp.owner_reason, inp.routing,
+                inp.created_at, self.policy, lambda items: deadlines(DeadlineRequest(policy=self.policy,
+                                                                                     items=items)).values)
+
+        state, given = await asyncio.to_thread(dispatched)
+        inp = inp.model_copy(update={"deadlines": given})
+        try:  # answered once the server has persisted the start: the order exists and will run
+            await self.client.start_workflow(WorkOrderWorkflow.run, inp, **self._start_options(inp))
+        except WorkflowAlreadyStartedError:
+            return None
+        if self.remember is not None:
+            try:
+                await asyncio.to_thread(self.remember, state)
+            except Exception as exc:  # the order stands; its first write fills the read model
+                log.warning("order %s: intake's answer not kept in the read model (%s)", inp.order_no,
+                            type(exc).__name__)
+        return state
 
     async def _confirmed(self, order_no: str, answer: ActionAnswer) -> OrderState:
         if self.confirm is not None and answer.writes:

@@ -65,6 +65,11 @@ LOCAL_ACTIVITIES = frozenset({StoreActivities.record_step, StoreActivities.recor
 # row in one local activity (`record_action`) when the action lets go of the order, instead of
 # one local activity per step and per notice (16 on the happy path, now 8).
 ONE_WRITE = "one-write-per-action"
+# Orders whose input carries intake's deadlines (computed by the gateway, which answers the
+# caller as soon as the start is persisted) take them instead of running `compute_deadlines`,
+# and date intake at the input's `created_at`, the instant the gateway answered for: the
+# first workflow task runs one local activity (the write), after the caller has the number.
+GIVEN_DEADLINES = "intake-deadlines-from-start"
 
 
 _UNSET = object()
@@ -87,6 +92,7 @@ class OrderCore:
         self._lock = asyncio.Lock()  # one action at a time (SERIAL_LOCAL orders)
         self._serial = False  # decided in _begin, at the order's first workflow task
         self._one_write = False  # ONE_WRITE, decided in _begin too
+        self._given: DeadlineResult | None = None  # GIVEN_DEADLINES: intake's, until intake takes them
         self._pending_steps: list[StepEntry] = []  # written with the action (ONE_WRITE)
         self._pending_notices: list[NotificationRequest] = []
         self.m = rules.OrderMemory()  # what the rules remember beyond the state
@@ -114,6 +120,13 @@ class OrderCore:
         if self._serial:
             self.timers.guard = self._turn
             self._one_write = workflow.patched(ONE_WRITE)
+            # asked only of orders that carry deadlines: the others' commands never depend on it
+            if self._one_write and self.inp.deadlines is not None and workflow.patched(GIVEN_DEADLINES):
+                self._given = self.inp.deadlines
+
+    def _intake_at(self) -> datetime | None:
+        """When intake happened: the gateway's instant when it gave the deadlines, else now."""
+        return self.inp.created_at if self._given is not None else None
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
@@ -227,6 +240,9 @@ class OrderCore:
             for timer in fx.timers:
                 self.timers.disarm(timer)
         elif isinstance(fx, rules.Deadlines):
+            if self._given is not None:  # intake's, computed before the start (GIVEN_DEADLINES)
+                given, self._given = self._given, None
+                return given.values
             res: DeadlineResult = await self._act(
                 DeadlineActivities.compute_deadlines, DeadlineRequest(policy=self.policy, items=fx.items,
                                                                       reload_calendar=fx.reload_calendar),

@@ -52,7 +52,7 @@ class WorkOrderWorkflow(OrderCore, CalendarFollow):
     async def run(self, inp: WorkOrderInput) -> OrderState:
         self._begin()
         async with self._exclusive(lambda _: None, None):  # no action before the first dispatch is recorded
-            await self._drive(rules.intake(self._at_once(), inp.owner_reason))
+            await self._drive(rules.intake(self._at_once(self._intake_at()), inp.owner_reason))
         self._ready = True  # once the action let go: its write is made (ONE_WRITE) and published
         await workflow.wait_condition(
             lambda: self.s.stage == Stage.closed and not self.timers.busy()

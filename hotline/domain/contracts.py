@@ -20,6 +20,10 @@ class WorkOrderInput(BaseModel):
     created_at: datetime
     # The time-skipping test server has no custom search attributes; everywhere else: True.
     search_attributes: bool = True
+    # Intake's deadlines, computed by the gateway before the start (it answers with them at
+    # once): the workflow takes these instead of computing them, and dates intake at
+    # `created_at` (workflows/order_core.py GIVEN_DEADLINES). None: computed by the workflow.
+    deadlines: DeadlineResult | None = None
 
 
 class DeadlineItem(BaseModel):
@@ -166,3 +170,6 @@ class ReturnRecommendation(BaseModel):
     decision: Literal["approve", "reject"]
     reason: str
     evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+WorkOrderInput.model_rebuild()  # its `deadlines` names DeadlineResult, defined below it

@@ -86,6 +86,17 @@ async def main() -> None:
             # 3. a return approved and redispatched, an extension, a reopen, closed unrated
             if want("return_extension_reopen_unrated"):
                 await _return_extension_reopen(h, env)
+            # 6. intake answered from the start (deadlines in the input): the happy path, closed,
+            #    and every timer fired, open
+            if want("happy_path_from_start_closed") or want("timers_fired_from_start_open"):
+                async with running_worker(env.client, db, "fast", from_start=True) as g:
+                    if want("happy_path_from_start_closed"):
+                        await _happy_path(g, await env.get_current_time(), "happy_path_from_start_closed")
+                    if want("timers_fired_from_start_open"):
+                        no, _ = await g.start(owner="HBJ", created_at=await env.get_current_time())
+                        await env.sleep(80)
+                        await asyncio.sleep(1)
+                        await _save(g, no, "timers_fired_from_start_open")
             # 5. 并单: two requests merged, one unmerged, a callback per petitioner, closed
             if want("merged_requests_closed"):
                 await _merged(h)
@@ -100,8 +111,8 @@ async def main() -> None:
     await env.shutdown()
 
 
-async def _happy_path(h) -> None:
-    no, handle = await h.start(owner="ZJJ")
+async def _happy_path(h, created_at: datetime | None = None, name: str = "happy_path_closed") -> None:
+    no, handle = await h.start(owner="ZJJ", created_at=created_at)
     await h.act(no, "sign", SignAction(by="ZJJ"))
     await h.act(no, "contact", ContactAction(by="ZJJ", note="已联系"))
     due = (await h.state(no)).signed_at + timedelta(seconds=20)
@@ -112,7 +123,7 @@ async def _happy_path(h) -> None:
     await h.act(no, "callback", CallbackAction(by="admin:li", answered=True, resolved=True,
                                                satisfaction="satisfied"))
     await handle.result()
-    await _save(h, no, "happy_path_closed")
+    await _save(h, no, name)
 
 
 async def _return_extension_reopen(h, env) -> None:
