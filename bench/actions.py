@@ -74,7 +74,7 @@ async def main(args) -> int:
         known = unit_codes(db)
         owners = [o for o in OWNERS if o in known] or sorted(known)[:5]
         keys = {o: create_key(db, f"department:{o}", label="bench") for o in owners}
-        engine = TemporalWorkOrders(client, st.queue, load_policy("sanya"))
+        engine = TemporalWorkOrders.on_store(client, st.queue, load_policy("sanya"), db)  # as the gateway
         req = IntakeRequest.model_validate(BODY)
         run_id = int(uuid.uuid4().hex[:8], 16) % 10**5
         bare_queue = f"{st.queue}-bare"
@@ -136,14 +136,18 @@ async def main(args) -> int:
                 await run_loop("warm", WARM, WARM, fn)
             loops = []
             for name, fn in (("bare", bare), ("engine", via_engine), ("http", via_http)):
+                before = st.cpu()
                 loop = await asyncio.wait_for(run_loop(name, n, conc, lambda i, fn=fn: fn(WARM + i)),
                                               timeout=args.timeout)
+                loop.cpu = common.cpu_per_request(before, st.cpu(), len(loop.lat))
                 print(loop.line(), flush=True)
+                print(common.cpu_line(loop.cpu), flush=True)
                 loops.append(loop)
         bare_l, engine_l, http_l = loops
         print("== result")
         for lp in loops:
             print(lp.line())
+            print(common.cpu_line(lp.cpu))
         if bare_l.rate and engine_l.rate:
             print(f"   ratio http/bare = {http_l.rate / bare_l.rate:.2f} (throughput); "
                   f"http/engine = {http_l.rate / engine_l.rate:.2f}")

@@ -11,10 +11,10 @@ It starts a Temporal dev server (headless, loopback, state in a temp file given 
 it (`python worker.py`, sanya policy: the first deadline, sign-for, is 2 h away, so every
 order stays open and waiting on its sign-for, reminder and handling-deadline timers).
 
-1. Start: N orders, each a WorkOrderWorkflow started exactly as the gateway's engine starts
-   it (same input, id, search attributes), many start_workflow calls at once, without
-   waiting for each `dispatched` update; then it waits until the worker has run every
-   order's intake and dispatch (the read model says so).
+1. Start: N orders through the engine's own path, `TemporalWorkOrders.on_store(...).start_order`
+   as the gateway runs it: the dispatched order computed with the calendar, answered once the
+   start is persisted (no routing, number reservation or HTTP); many at once; then it waits
+   until the worker has run every order's intake and dispatch (the read model says so).
 2. Updates: `sign` by the owner on random distinct orders, sent open-loop at a steady
    rate (a new one every 1/rate s, whatever the earlier ones are doing), each timed from
    send to its result. Most hit an order no longer in the worker's cache (1,000 by default),
@@ -38,7 +38,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,15 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import common  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy  # noqa: E402
 
 from hotline.domain.codes import order_workflow_id  # noqa: E402
-from hotline.domain.contracts import WorkOrderInput  # noqa: E402
 from hotline.domain.models import IntakeRequest, SignAction  # noqa: E402
 from hotline.domain.policy import load_policy  # noqa: E402
-from workflows import search_attributes as sa  # noqa: E402
-from workflows.client import TemporalWorkOrders, static_summary  # noqa: E402
-from workflows.work_order import WorkOrderWorkflow  # noqa: E402
+from workflows.client import TemporalWorkOrders  # noqa: E402
 
 CATEGORIES = ["complaint", "help", "report", "consultation", "suggestion"]
 
@@ -67,20 +62,11 @@ def intake(i: int) -> IntakeRequest:
         "location": {"district": "JYQ", "address": "吉阳区迎宾路"}})
 
 
-async def start_order(client, queue: str, policy, order_no: str, req: IntakeRequest, owner: str) -> None:
-    """What TemporalWorkOrders.start_order does, minus waiting for the `dispatched` update."""
-    inp = WorkOrderInput(order_no=order_no, intake=req, owner=owner, owner_reason="operator", routing=[],
-                         policy=policy, created_at=datetime.now(timezone.utc), search_attributes=True)
-    attrs = [SearchAttributePair(sa.ORDER_NO, order_no), SearchAttributePair(sa.OWNER, owner),
-             SearchAttributePair(sa.CATEGORY, req.category.value), SearchAttributePair(sa.URGENCY, req.urgency.value),
-             SearchAttributePair(sa.STAGE, "intake"), SearchAttributePair(sa.OVERDUE, False),
-             SearchAttributePair(sa.RETURN_COUNT, 0), SearchAttributePair(sa.DISTRICT, req.location.district)]
+async def start_order(engine: TemporalWorkOrders, order_no: str, req: IntakeRequest, owner: str) -> None:
+    """The engine's intake, answered from the start; retried when the server pushes back."""
     for attempt in range(20):
         try:
-            await client.start_workflow(
-                WorkOrderWorkflow.run, inp, id=order_workflow_id(order_no), task_queue=queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=TypedSearchAttributes(attrs), static_summary=static_summary(order_no, req, owner))
+            await engine.start_order(order_no, req, owner, "operator", [])
             return
         except Exception:  # resource exhausted under a burst: back off and try again
             await asyncio.sleep(min(0.1 * 2 ** attempt, 5))
@@ -114,7 +100,7 @@ async def main(args) -> int:
             owners = [o for o in owners if o in known] or sorted(known)[:5]
             queue = f"backlog-{uuid.uuid4().hex[:6]}"
             worker = common.worker_process(server.address, db.url, queue, policy="sanya", log=tmp / "worker.log")
-            engine = TemporalWorkOrders(client, queue, policy)
+            engine = TemporalWorkOrders.on_store(client, queue, policy, db)
 
             # ---------------------------------------------------------------- 1. start
             base = int(time.time()) % 10**6
@@ -133,7 +119,7 @@ async def main(args) -> int:
                 for i, (order_no, owner) in pending:
                     while i >= seen + args.window:
                         await asyncio.sleep(0.2)
-                    await start_order(client, queue, policy, order_no, intake(i), owner)
+                    await start_order(engine, order_no, intake(i), owner)
                     accepted += 1
 
             t0 = time.perf_counter()

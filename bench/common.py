@@ -108,6 +108,16 @@ def rss_mib(pid: int) -> float:
         return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (NaN once it is gone)."""
+    import psutil
+    try:
+        times = psutil.Process(pid).cpu_times()
+        return times.user + times.system
+    except psutil.Error:
+        return float("nan")
+
+
 def file_size_mib(path: Path) -> float:
     total = 0
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -450,6 +460,23 @@ class HttpStack:
 
     async def __aexit__(self, *exc) -> None:
         self.close()
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each part of the stack (and by this benchmark process):
+        differences around a loop say where the CPU of a request goes."""
+        assert self.server is not None and self.gateway is not None
+        return {"server": cpu_seconds(self.server.pid), "worker": sum(cpu_seconds(w.pid) for w in self.workers),
+                "gateway": cpu_seconds(self.gateway.pid), "bench": cpu_seconds(os.getpid())}
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """ms of CPU per request of each part, between two `HttpStack.cpu()` readings."""
+    return {k: round((after[k] - before[k]) * 1000 / max(requests, 1), 1) for k in before}
+
+
+def cpu_line(cpu: dict[str, float]) -> str:
+    return "      CPU per request: " + ", ".join(f"{k} {v:.1f} ms" for k, v in cpu.items()) \
+        + f" (total {sum(cpu.values()):.1f} ms)"
 
     def close(self) -> None:
         for p in (self.gateway, *self.workers):

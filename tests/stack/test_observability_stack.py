@@ -152,7 +152,8 @@ async def test_both_processes_export_their_spans_over_otlp(stack, collector):
         text = collector.spans_text()
         return all(f"hotline-{who}" in text for who in ("gateway", "worker")) and "RunActivity:" in text and text
     text = await until(exported, "spans from both services at the collector", timeout=30)
-    assert "POST /api/v1/orders" in text and "StartUpdateWithStartWorkflow:WorkOrderWorkflow" in text
+    # intake answered from the start: the gateway's span starts the workflow (no update-with-start)
+    assert "POST /api/v1/orders" in text and "StartWorkflow:WorkOrderWorkflow" in text
     assert leaks(text) == []
     logged = {json.loads(line).get("trace_id") for line in (stack.logs / "gateway.log").read_text().splitlines()
               if line.startswith("{")} - {None}
