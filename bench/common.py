@@ -469,15 +469,6 @@ class HttpStack:
                 "gateway": cpu_seconds(self.gateway.pid), "bench": cpu_seconds(os.getpid())}
 
 
-def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
-    """ms of CPU per request of each part, between two `HttpStack.cpu()` readings."""
-    return {k: round((after[k] - before[k]) * 1000 / max(requests, 1), 1) for k in before}
-
-
-def cpu_line(cpu: dict[str, float]) -> str:
-    return "      CPU per request: " + ", ".join(f"{k} {v:.1f} ms" for k, v in cpu.items()) \
-        + f" (total {sum(cpu.values()):.1f} ms)"
-
     def close(self) -> None:
         for p in (self.gateway, *self.workers):
             if p is not None:
@@ -531,3 +522,13 @@ def write_json(path: str | Path, benchmark: str, params: dict, figures: dict) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     print(f"   figures written to {path}")
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """ms of CPU per request of each part, between two `HttpStack.cpu()` readings."""
+    return {k: round((after[k] - before[k]) * 1000 / max(requests, 1), 1) for k in before}
+
+
+def cpu_line(cpu: dict[str, float]) -> str:
+    return "      CPU per request: " + ", ".join(f"{k} {v:.1f} ms" for k, v in cpu.items()) \
+        + f" (total {sum(cpu.values()):.1f} ms)"

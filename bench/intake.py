@@ -212,7 +212,12 @@ async def main(args) -> int:
                     run = run_ours(name, args.requests, args.concurrency, fn, st.db) if ours \
                         else run_loop(name, args.requests, args.concurrency, fn)
                     before = st.cpu()
+                    spies = [common.py_spy(args.pyspy, f"intake-{name}-{who}", pid=proc.pid)
+                             for who, proc in (("gateway", st.gateway), ("worker", st.worker))] \
+                        if args.pyspy and name in ("engine", "http") else []
                     loop = await asyncio.wait_for(run, timeout=args.timeout)
+                    for spy in spies:
+                        common.py_spy_stop(spy)
                     loop.cpu = common.cpu_per_request(before, st.cpu(), len(loop.lat))
                     print(loop.line(), flush=True)
                     print(common.cpu_line(loop.cpu), flush=True)
@@ -246,4 +251,6 @@ if __name__ == "__main__":
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per loop")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON (for bench/charts.py)")
+    ap.add_argument("--pyspy", metavar="DIR", help="py-spy the gateway and the worker during the engine and http "
+                    "loops (raw stacks to DIR; bench/profile_summary.py sums them)")
     sys.exit(asyncio.run(main(ap.parse_args())))

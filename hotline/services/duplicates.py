@@ -17,6 +17,7 @@ Weights and threshold were set on tests/data/duplicates_eval.yaml (bench/duplica
 """
 from __future__ import annotations
 
+import heapq
 import os
 import re
 import threading
@@ -144,16 +145,28 @@ def _shared_places(a: frozenset[str], b: frozenset[str]) -> list[str]:
     return sorted({min(x, y, key=len) for x in a for y in b if x in y or y in x})
 
 
+def _dice(a: Signature, b: Signature) -> float:
+    return 2 * len(a.grams & b.grams) / (len(a.grams) + len(b.grams)) if a.grams and b.grams else 0.0
+
+
+def score(a: Signature, b: Signature) -> float:
+    """How likely two requests of one district are one matter (0..1). Every open order of the
+    district is scored on each intake, so this builds nothing: `compare` adds the evidence for
+    the few that are shown."""
+    if a.places and b.places:
+        place = 1.0 if any(x in y or y in x for x in a.places for y in b.places) else 0.0
+    else:
+        place = 0.5
+    problem = 0.35 * _jaccard(a.matters, b.matters) + 0.35 * _jaccard(a.words, b.words) \
+        + 0.3 * min(1.0, 2 * _dice(a, b))
+    return round((0.35 * place + 0.65 * problem) * (0.5 if place == 0.0 else 1.0), 4)
+
+
 def compare(a: Signature, b: Signature) -> tuple[float, DuplicateEvidence]:
     """How likely two requests of one district are one matter (0..1), and why."""
-    shared = _shared_places(a.places, b.places)
-    place = 1.0 if shared else (0.0 if a.places and b.places else 0.5)
-    dice = 2 * len(a.grams & b.grams) / (len(a.grams) + len(b.grams)) if a.grams and b.grams else 0.0
-    problem = 0.35 * _jaccard(a.matters, b.matters) + 0.35 * _jaccard(a.words, b.words) + 0.3 * min(1.0, 2 * dice)
-    score = (0.35 * place + 0.65 * problem) * (0.5 if place == 0.0 else 1.0)
-    evidence = DuplicateEvidence(places=shared, matters=sorted(a.matters & b.matters),
-                                 words=sorted(a.words & b.words), text_overlap=round(dice, 3))
-    return round(score, 4), evidence
+    evidence = DuplicateEvidence(places=_shared_places(a.places, b.places), matters=sorted(a.matters & b.matters),
+                                 words=sorted(a.words & b.words), text_overlap=round(_dice(a, b), 3))
+    return score(a, b), evidence
 
 
 def order_text(row) -> str:
@@ -229,19 +242,19 @@ def find_duplicates(db: Database, router: Router, text: str, district: str | Non
     theirs = _order_signatures(db, router, district, [r.order_no for r in rows])
     scored = []
     for r in rows:
-        if r.order_no not in theirs:  # gone between the two reads
-            continue
-        score, ev = compare(mine, theirs[r.order_no])
-        if score >= THRESHOLD:
-            scored.append((score, ev, r))
-    scored.sort(key=lambda x: (-x[0], -x[2].created_at.timestamp(), x[2].order_no))
+        sig = theirs.get(r.order_no)  # None: gone between the two reads
+        if sig is not None and (s := score(mine, sig)) >= THRESHOLD:
+            scored.append((s, r))
+    # the evidence and the masking only for what is shown: a flood has hundreds above the line
+    best = heapq.nsmallest(limit, scored, key=lambda x: (-x[0], -x[1].created_at.timestamp(), x[1].order_no))
     found: list[DuplicateCandidate] = []
-    for score, ev, r in scored[:limit]:  # masked only what is shown: a flood has hundreds above the line
+    for s, r in best:
+        _, ev = compare(mine, theirs[r.order_no])
         name, phone = r.petitioner_name, r.petitioner_phone
         ev = ev.model_copy(update={k: [mask_text(w, name, phone) for w in getattr(ev, k)]
                                    for k in ("places", "matters", "words")})
         found.append(DuplicateCandidate(order_no=r.order_no, title=mask_text(r.title, name, phone), stage=r.stage,
-                                        owner=r.owner, created_at=r.created_at, score=score, evidence=ev))
+                                        owner=r.owner, created_at=r.created_at, score=s, evidence=ev))
     return found
 
 
