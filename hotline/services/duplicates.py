@@ -202,26 +202,38 @@ def _texts(db: Database, order_nos: list[str]) -> dict[str, str]:
 SIGNATURE_CACHE = 5000
 _signatures: "weakref.WeakKeyDictionary[Router, OrderedDict[tuple[str, str], Signature]]" = weakref.WeakKeyDictionary()
 _signatures_lock = threading.Lock()
+# One thread computes missing signatures at a time, the others wait and then find them cached:
+# twenty intakes at once all missing the same new orders each computed them all (the GIL gives
+# the computation no parallelism to lose).
+_computing = threading.Lock()
+
+
+def _cached(router: Router, district: str, order_nos: list[str], found: dict[str, Signature]) -> list[str]:
+    """Fill `found` from the cache; the order numbers still missing."""
+    with _signatures_lock:
+        cache = _signatures.setdefault(router, OrderedDict())
+        for no in order_nos:
+            if no not in found and (sig := cache.get((district, no))) is not None:
+                cache.move_to_end((district, no))
+                found[no] = sig
+    return [no for no in order_nos if no not in found]
 
 
 def _order_signatures(db: Database, router: Router, district: str, order_nos: list[str]) -> dict[str, Signature]:
-    with _signatures_lock:
-        cache = _signatures.setdefault(router, OrderedDict())
-        found = {}
-        for no in order_nos:
-            sig = cache.get((district, no))
-            if sig is not None:
-                cache.move_to_end((district, no))
-                found[no] = sig
-    missing = [no for no in order_nos if no not in found]
-    if missing:
-        new = {no: signature(router, text, district) for no, text in _texts(db, missing).items()}
-        with _signatures_lock:
-            for no, sig in new.items():
-                cache[(district, no)] = sig
-            while len(cache) > SIGNATURE_CACHE:
-                cache.popitem(last=False)
-        found.update(new)
+    found: dict[str, Signature] = {}
+    if not _cached(router, district, order_nos, found):
+        return found
+    with _computing:
+        missing = _cached(router, district, order_nos, found)  # computed meanwhile by another request
+        if missing:
+            new = {no: signature(router, text, district) for no, text in _texts(db, missing).items()}
+            with _signatures_lock:
+                cache = _signatures.setdefault(router, OrderedDict())
+                for no, sig in new.items():
+                    cache[(district, no)] = sig
+                while len(cache) > SIGNATURE_CACHE:
+                    cache.popitem(last=False)
+            found.update(new)
     return found
 
 

@@ -85,3 +85,36 @@ async def test_intake_and_routing_answers_name_the_open_order_of_the_same_matter
                         params={"text": "塘边路排水沟又堵了，积水漫到路上", "district": "YZQ"})
         assert r.status_code == 200, r.text
         assert {d["order_no"] for d in r.json()["duplicates"]} >= {first["order_no"]}
+
+
+def test_twenty_intakes_at_once_compute_each_new_orders_signature_once(sqlite_db, monkeypatch):
+    """Twenty concurrent intakes that all miss the same new open orders: one computes their
+    signatures, the others wait and find them cached (each used to compute them all)."""
+    import threading
+
+    from hotline.domain.routing.router import Router
+    from hotline.services import duplicates
+
+    now = datetime.now(timezone.utc)
+    with sqlite_db.session() as s:
+        s.add_all([_row(f"SY2026010100{i:04d}", "YZQ", f"塘边路排水沟堵塞积水 {i}", "dispatched",
+                        now - timedelta(minutes=i)) for i in range(40)])
+    fresh = Router(router().catalogue)  # a router of its own: nothing of it cached by other tests
+    computed: list[str] = []
+    real = duplicates.signature
+    monkeypatch.setattr(duplicates, "signature", lambda r, text, d: computed.append(text) or real(r, text, d))
+    start = threading.Barrier(20)
+    results: list[int] = []
+
+    def intake() -> None:
+        start.wait()
+        results.append(len(find_duplicates(sqlite_db, fresh, "塘边路的水沟堵了，路上全是积水", "YZQ")))
+
+    threads = [threading.Thread(target=intake) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [3] * 20
+    orders = [t for t in computed if t.startswith("塘边路排水沟")]
+    assert len(orders) == 40 == len(set(orders))  # each open order's signature once, not once per intake
