@@ -25,9 +25,10 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from hotline.domain.masking import mask_text
 from hotline.domain.models import IntakeRequest, OrderState, Stage
@@ -179,15 +180,25 @@ def request_text(req: IntakeRequest) -> str:
     return " ".join(x for x in (req.title, req.description, req.location.address or "") if x)
 
 
+_O = OrderRow.__table__
+_POOL = (select(_O.c.order_no, _O.c.created_at)
+         .where(_O.c.district == bindparam("d"), _O.c.created_at >= bindparam("since"), _O.c.stage.in_(OPEN_STAGES))
+         .order_by(_O.c.created_at.desc()).limit(MAX_POOL))
+_SHOWN = select(_O.c.order_no, _O.c.title, _O.c.stage, _O.c.owner, _O.c.created_at, _O.c.petitioner_name,
+                _O.c.petitioner_phone).where(_O.c.order_no.in_(bindparam("nos", expanding=True)))
+
+
 def open_orders(db: Database, district: str, since: datetime) -> list:
-    """The open orders of the district created since `since`: one range of ix_orders_open_district
-    (without their state documents: `_texts` reads those only for orders not yet seen)."""
-    q = (select(OrderRow.order_no, OrderRow.title, OrderRow.stage, OrderRow.owner, OrderRow.created_at,
-                OrderRow.petitioner_name, OrderRow.petitioner_phone)
-         .where(OrderRow.district == district, OrderRow.created_at >= since, OrderRow.stage.in_(OPEN_STAGES))
-         .order_by(OrderRow.created_at.desc()).limit(MAX_POOL))
-    with db.session() as s:
-        return list(s.execute(q).all())
+    """(order_no, created_at) of the open orders of the district created since `since`, newest
+    first: one range of ix_orders_open_district, read as plain rows (every intake reads up to
+    MAX_POOL of them; what a candidate shows is read for the few shown, `_shown`)."""
+    with db.engine.connect() as c:
+        return list(c.execute(_POOL, {"d": district, "since": since}).all())
+
+
+def _shown(db: Database, order_nos: list[str]) -> dict[str, Any]:
+    with db.engine.connect() as c:
+        return {r.order_no: r for r in c.execute(_SHOWN, {"nos": order_nos})}
 
 
 def _texts(db: Database, order_nos: list[str]) -> dict[str, str]:
@@ -259,8 +270,11 @@ def find_duplicates(db: Database, router: Router, text: str, district: str | Non
             scored.append((s, r))
     # the evidence and the masking only for what is shown: a flood has hundreds above the line
     best = heapq.nsmallest(limit, scored, key=lambda x: (-x[0], -x[1].created_at.timestamp(), x[1].order_no))
+    shown = _shown(db, [r.order_no for _, r in best]) if best else {}
     found: list[DuplicateCandidate] = []
-    for s, r in best:
+    for s, pooled in best:
+        if (r := shown.get(pooled.order_no)) is None:  # gone since the pool was read
+            continue
         _, ev = compare(mine, theirs[r.order_no])
         name, phone = r.petitioner_name, r.petitioner_phone
         ev = ev.model_copy(update={k: [mask_text(w, name, phone) for w in getattr(ev, k)]
