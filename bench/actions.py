@@ -137,8 +137,13 @@ async def main(args) -> int:
             loops = []
             for name, fn in (("bare", bare), ("engine", via_engine), ("http", via_http)):
                 before = st.cpu()
+                spies = [common.py_spy(args.pyspy, f"actions-{name}-{who}", pid=proc.pid)
+                         for who, proc in (("gateway", st.gateway), ("worker", st.worker))] \
+                    if args.pyspy and name in ("engine", "http") else []
                 loop = await asyncio.wait_for(run_loop(name, n, conc, lambda i, fn=fn: fn(WARM + i)),
                                               timeout=args.timeout)
+                for spy in spies:
+                    common.py_spy_stop(spy)
                 loop.cpu = common.cpu_per_request(before, st.cpu(), len(loop.lat))
                 print(loop.line(), flush=True)
                 print(common.cpu_line(loop.cpu), flush=True)
@@ -173,4 +178,6 @@ if __name__ == "__main__":
     ap.add_argument("--bare-unsandboxed", action="store_true",
                     help="the bare baseline without the workflow sandbox, as worker.py runs ours")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON (for bench/charts.py)")
+    ap.add_argument("--pyspy", metavar="DIR", help="py-spy the gateway and the worker during the engine and http "
+                    "loops (raw stacks to DIR; bench/profile_summary.py sums them)")
     sys.exit(asyncio.run(main(ap.parse_args())))
