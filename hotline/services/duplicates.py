@@ -181,7 +181,7 @@ def request_text(req: IntakeRequest) -> str:
 
 
 _O = OrderRow.__table__
-_POOL = (select(_O.c.order_no, _O.c.created_at)
+_POOL = (select(_O.c.order_no)
          .where(_O.c.district == bindparam("d"), _O.c.created_at >= bindparam("since"), _O.c.stage.in_(OPEN_STAGES))
          .order_by(_O.c.created_at.desc()).limit(MAX_POOL))
 _SHOWN = select(_O.c.order_no, _O.c.title, _O.c.stage, _O.c.owner, _O.c.created_at, _O.c.petitioner_name,
@@ -189,11 +189,11 @@ _SHOWN = select(_O.c.order_no, _O.c.title, _O.c.stage, _O.c.owner, _O.c.created_
 
 
 def open_orders(db: Database, district: str, since: datetime) -> list:
-    """(order_no, created_at) of the open orders of the district created since `since`, newest
-    first: one range of ix_orders_open_district, read as plain rows (every intake reads up to
-    MAX_POOL of them; what a candidate shows is read for the few shown, `_shown`)."""
+    """The numbers of the open orders of the district created since `since`, newest first: one
+    range of ix_orders_open_district, nothing else read (every intake reads up to MAX_POOL of
+    them; what a candidate shows is read for the few shown, `_shown`)."""
     with db.engine.connect() as c:
-        return list(c.execute(_POOL, {"d": district, "since": since}).all())
+        return list(c.execute(_POOL, {"d": district, "since": since}).scalars())
 
 
 def _shown(db: Database, order_nos: list[str]) -> dict[str, Any]:
@@ -257,23 +257,23 @@ def find_duplicates(db: Database, router: Router, text: str, district: str | Non
     if district is None:
         return []  # without a district there is no indexed slice to look in
     now = now or datetime.now(timezone.utc)
-    rows = open_orders(db, district, now - timedelta(days=days or window_days()))
-    rows = [r for r in rows if r.order_no not in exclude]
-    if not rows:
+    pool = [no for no in open_orders(db, district, now - timedelta(days=days or window_days())) if no not in exclude]
+    if not pool:
         return []
     mine = signature(router, text, district)
-    theirs = _order_signatures(db, router, district, [r.order_no for r in rows])
+    theirs = _order_signatures(db, router, district, pool)
     scored = []
-    for r in rows:
-        sig = theirs.get(r.order_no)  # None: gone between the two reads
+    for no in pool:  # newest first
+        sig = theirs.get(no)  # None: gone between the two reads
         if sig is not None and (s := score(mine, sig)) >= THRESHOLD:
-            scored.append((s, r))
+            scored.append((s, no))
+    # the best scores, the newest first among equals (nsmallest is stable, the pool newest first);
     # the evidence and the masking only for what is shown: a flood has hundreds above the line
-    best = heapq.nsmallest(limit, scored, key=lambda x: (-x[0], -x[1].created_at.timestamp(), x[1].order_no))
-    shown = _shown(db, [r.order_no for _, r in best]) if best else {}
+    best = heapq.nsmallest(limit, scored, key=lambda x: -x[0])
+    shown = _shown(db, [no for _, no in best]) if best else {}
     found: list[DuplicateCandidate] = []
-    for s, pooled in best:
-        if (r := shown.get(pooled.order_no)) is None:  # gone since the pool was read
+    for s, no in best:
+        if (r := shown.get(no)) is None:  # gone since the pool was read
             continue
         _, ev = compare(mine, theirs[r.order_no])
         name, phone = r.petitioner_name, r.petitioner_phone
