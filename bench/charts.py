@@ -10,10 +10,14 @@ reads every *.json in DIR (or the files given to --in) and writes, for what it f
   backlog-latency.png      update latency p50 and p99 against the offered rate (log scale, the
                            1 s line of the rising-rate mode), one pair of lines per run
   backlog-throughput.png   achieved against offered rate (the diagonal: every update answered in step)
-  intake-throughput.png    requests/s of the loops bare, engine, http, one bar per run
+  intake-throughput.png    requests/s of the loops (bare, shape, uws, engine, http), one bar per run
   intake-latency.png       p50 and p99 of the same loops
-  actions-throughput.png   the same two for department `sign` actions
+  intake-written.png       answered/s against answered-and-written/s of our loops (the work
+                           behind an answer that came from the start), last run
+  intake-cpu.png           CPU ms per request of each part of the stack, stacked, per loop, last run
+  actions-throughput.png   the same for department `sign` actions (loops bare, engine, http)
   actions-latency.png
+  actions-cpu.png
 
 Headless (Agg backend): no display is needed.
 """
@@ -30,7 +34,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: works over ssh and in CI, where there is no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-LOOPS = ["bare", "engine", "http"]
+LOOPS = {"intake": ["bare", "shape", "uws", "engine", "http"], "actions": ["bare", "engine", "http"]}
+PARTS = ["server", "worker", "gateway", "bench"]  # CPU per request, as the benchmarks split it
 
 
 def num(x) -> float:
@@ -113,14 +118,14 @@ def backlog_charts(docs: list[dict], out: Path, written: list[Path]) -> None:
     save(fig2, out, "backlog-throughput.png", written)
 
 
-def grouped_bars(ax, series: list[tuple[str, list[float]]], fmt: str) -> None:
-    """Bars per loop (bare, engine, http), one bar per series side by side, values on top."""
+def grouped_bars(ax, loops: list[str], series: list[tuple[str, list[float]]], fmt: str) -> None:
+    """Bars per loop, one bar per series side by side, values on top."""
     width = 0.8 / max(1, len(series))
     for k, (name, values) in enumerate(series):
-        xs = [i - 0.4 + width * (k + 0.5) for i in range(len(LOOPS))]
+        xs = [i - 0.4 + width * (k + 0.5) for i in range(len(loops))]
         bars = ax.bar(xs, values, width, label=name, color=f"C{k % 10}")
         ax.bar_label(bars, labels=["" if math.isnan(v) else fmt.format(v) for v in values], fontsize=7)
-    ax.set_xticks(range(len(LOOPS)), LOOPS)
+    ax.set_xticks(range(len(loops)), loops)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
 
@@ -136,22 +141,56 @@ def loop_charts(kind: str, docs: list[dict], out: Path, written: list[Path]) -> 
     what = {"intake": "intake (POST /api/v1/orders)", "actions": "department `sign` actions"}[kind]
     params = docs[-1].get("params", {})
     sub = f"{params.get('requests', '?')} per loop, {params.get('concurrency', '?')} concurrent callers"
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    grouped_bars(ax, [(label(d), [loop_value(d, lp, "throughput_per_s") for lp in LOOPS]) for d in docs], "{:.1f}")
+    loops = LOOPS[kind]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    grouped_bars(ax, loops, [(label(d), [loop_value(d, lp, "throughput_per_s") for lp in loops]) for d in docs],
+                 "{:.1f}")
     ax.set_ylabel("requests/s" if kind == "intake" else "actions/s")
     ax.set_title(f"{what}: throughput\n{sub}")
     save(fig, out, f"{kind}-throughput.png", written)
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     series = []
     for d in docs:
         tag = "" if len(docs) == 1 else f" — {label(d)}"
-        series += [(f"p50{tag}", [loop_value(d, lp, "p50_ms") for lp in LOOPS]),
-                   (f"p99{tag}", [loop_value(d, lp, "p99_ms") for lp in LOOPS])]
-    grouped_bars(ax, series, "{:.0f}")
+        series += [(f"p50{tag}", [loop_value(d, lp, "p50_ms") for lp in loops]),
+                   (f"p99{tag}", [loop_value(d, lp, "p99_ms") for lp in loops])]
+    grouped_bars(ax, loops, series, "{:.0f}")
     ax.set_ylabel("latency (ms)")
     ax.set_title(f"{what}: latency\n{sub}" + (f" — {label(docs[0])}" if len(docs) == 1 else ""))
     save(fig, out, f"{kind}-latency.png", written)
+
+    last = docs[-1]
+    if kind == "intake" and any(lp.get("written_per_s") is not None for lp in last.get("loops", [])):
+        ours = [lp for lp in loops if loop_value(last, lp, "written_per_s") == loop_value(last, lp, "written_per_s")]
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        grouped_bars(ax, ours, [("answered/s", [loop_value(last, lp, "throughput_per_s") for lp in ours]),
+                                ("answered and written/s", [loop_value(last, lp, "written_per_s") for lp in ours])],
+                     "{:.1f}")
+        ax.axhline(loop_value(last, "bare", "throughput_per_s") / 2, color="grey", linestyle=":",
+                   label="0.5 × bare start_workflow")
+        ax.set_ylabel("orders/s")
+        ax.set_title(f"intake: answered, and answered with its work written\n{sub} — {label(last)}")
+        ax.legend(fontsize=8)
+        save(fig, out, "intake-written.png", written)
+
+    cpu = {lp: next((x.get("cpu_ms") for x in last.get("loops", []) if x.get("name") == lp), None) for lp in loops}
+    if any(cpu.values()):
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        bottom = [0.0] * len(loops)
+        for k, part in enumerate(PARTS):
+            values = [num((cpu[lp] or {}).get(part)) for lp in loops]
+            values = [0.0 if math.isnan(v) else v for v in values]
+            ax.bar(range(len(loops)), values, 0.6, bottom=bottom, label=part, color=f"C{k}")
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        for i, total in enumerate(bottom):
+            ax.text(i, total, f"{total:.0f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(loops)), loops)
+        ax.set_ylabel("CPU ms per request")
+        ax.set_title(f"{what}: where the CPU of a request goes\n{sub} — {label(last)}")
+        ax.legend(fontsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
+        save(fig, out, f"{kind}-cpu.png", written)
 
 
 def main(args) -> int:

@@ -58,7 +58,7 @@ async def intake_order(db: Database, work_orders: WorkOrderPort, router: Router,
         if known is not None and known.stage != Stage.intake:
             return known
         # reserved but not yet dispatched (a crash in between, or the first try still running):
-        # update-with-start joins the running workflow or starts it, and answers once dispatched
+        # the port starts it, or finds it started and asks the workflow for its dispatched order
     return await work_orders.start_order(order_no, req, owner, reason, routing)
 
 
