@@ -19,7 +19,8 @@ same noisy machine:
   today  the work order as it ran before one-action-at-a-time and local activities, driven as
          the gateway drove it then, with a `state` query after intake and before each action
          (bench/today_workflow.py)
-  ours   the work order now
+  ours   the work order now, started as the gateway starts it (intake answered from the start;
+         --uws: by update-with-start, as before)
 Prints orders/s for each, the ratios ours/bare (target ≥ 0.7) and ours/today (target ≥ 2),
 latency per update, the CPU seconds per order of the dev server and of this process (client +
 worker), and the history of one order of each kind (target for ours: ≤ 80 events).
@@ -110,7 +111,7 @@ async def ours_order(client, work_orders, phase: Phase | None) -> None:
         by="admin:bench", answered=True, resolved=True, satisfaction="satisfied")))
     st = await _timed(phase, "result", client.get_workflow_handle_for(
         WorkOrderWorkflow.run, order_workflow_id(order_no)).result())
-    # A prompt order fires no timer: 16 activities, 8 steps, 5 notices (dispatch, contact, reply ×2, survey).
+    # A prompt order fires no timer: 8 steps, 5 notices (dispatch, contact, reply ×2, survey).
     if st.stage != Stage.closed or len(st.notices) != 5 or len(st.actions) != 8:
         if phase is not None:
             phase.bad.append(f"{order_no}: stage {st.stage.value}, {len(st.notices)} notices, "
@@ -188,7 +189,7 @@ async def main(args) -> int:
     from workflows.client import TemporalWorkOrders
 
     what_if = [f"--{k.replace('_', '-')}" for k in ("sandboxed", "bare_unsandboxed", "no_outbox", "no_commit_watch",
-                                                       "no_search_attributes", "no_memo") if getattr(args, k)]
+                                                       "no_search_attributes", "no_memo", "uws") if getattr(args, k)]
     what_if += ["--bare-activities local"] if args.bare_activities == "local" else []
     common.header(f"lifecycle: {args.orders} orders × {args.rounds} rounds, concurrency {args.concurrency}, "
                   f"server state in {args.server_db}" + (f"; what-if {' '.join(what_if)}" if what_if else ""))
@@ -209,8 +210,12 @@ async def main(args) -> int:
             from functools import partial
 
             from hotline.store.commits import confirm
-            work_orders = TemporalWorkOrders(client, queue, policy, search_attributes=not args.no_search_attributes,
-                                    confirm=partial(confirm, db))  # as the gateway: an answer's writes stand
+            if args.uws:  # intake as before it was answered from the start: update-with-start
+                work_orders = TemporalWorkOrders(client, queue, policy, search_attributes=not args.no_search_attributes,
+                                                 confirm=partial(confirm, db))
+            else:  # as the gateway: intake answered from the start, an answer's writes stand
+                work_orders = TemporalWorkOrders.on_store(client, queue, policy, db,
+                                                          search_attributes=not args.no_search_attributes)
             if args.no_memo:  # what-if only: the memo's cost at the server (the shipped worker always keeps it)
                 from workflows.order_core import OrderCore
                 OrderCore._publish_memo = lambda self, upcoming: None
@@ -323,6 +328,8 @@ if __name__ == "__main__":
     ap.add_argument("--no-search-attributes", action="store_true",
                     help="what-if: orders publish no search attributes (their cost at the server)")
     ap.add_argument("--no-memo", action="store_true", help="what-if: orders publish no memo")
+    ap.add_argument("--uws", action="store_true", help="intake as before it was answered from the start: "
+                    "update-with-start, answered once the workflow computed the deadlines and wrote")
     ap.add_argument("--pyspy", metavar="DIR", help="sample this process (client + worker) with py-spy during "
                     "each measured phase; raw stacks to DIR/<phase>.txt (summarise with bench/profile_summary.py)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per phase")

@@ -126,10 +126,11 @@ class TemporalWorkOrders:
         return await self._confirmed(order_no, answer)
 
     @classmethod
-    def on_store(cls, client: Client, task_queue: str, policy: Policy, db: Database) -> TemporalWorkOrders:
+    def on_store(cls, client: Client, task_queue: str, policy: Policy, db: Database,
+                 search_attributes: bool = True) -> TemporalWorkOrders:
         """As the gateway and the CLI run it: an answer's writes confirmed at once, intake
         answered from the start on the calendar the worker uses (the database's schedules)."""
-        return cls(client, task_queue, policy, confirm=partial(confirm, db),
+        return cls(client, task_queue, policy, search_attributes, confirm=partial(confirm, db),
                    deadlines=DeadlineCalculator(CalendarSource(db)).compute, remember=partial(remember_dispatch, db))
 
     def _start_options(self, inp: WorkOrderInput) -> dict[str, Any]:
