@@ -62,6 +62,10 @@ def make_worker(client: Client, db: Database, settings: Settings, policy=None, r
         activities=build_activities(db, client, settings.task_queue, policy, router, calendar_overrides),
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         graceful_shutdown_timeout=timedelta(seconds=20), max_cached_workflows=settings.workflow_cache,
+        # No payload of ours is stored outside the history. Above 1 the SDK still passes every
+        # payload of every activation through a task and a semaphore looking for external ones:
+        # ~20 % of the worker's CPU when orders replay after a cache miss (bench/RESULTS.md Round 7).
+        max_workflow_task_external_storage_concurrency=1,
         **kwargs,
     )
 

@@ -5,6 +5,7 @@ import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
+from sqlalchemy import Integer
 from temporalio.client import Client, WorkflowHandle
 
 from hotline.domain.models import IntakeRequest, OrderState
@@ -62,6 +63,27 @@ class Harness:
         order_no = f"SY{uuid.uuid4().int % 10**14:014d}"
         await self.engine.start_order(order_no, req or intake(), owner, "operator", [], created_at)
         return order_no, self.client.get_workflow_handle_for(WorkOrderWorkflow.run, f"order-{order_no}")
+
+    async def written(self, order_no: str, timeout: float = 15.0) -> None:
+        """Until the order's first workflow task has committed: its audit rows are written and
+        confirmed (intake answered from the start answers before the workflow has run)."""
+        import asyncio
+        import time
+
+        from sqlalchemy import func, select
+
+        from hotline.store.tables import ActionRow
+
+        def done() -> bool:
+            with self.db.session() as s:
+                rows = s.execute(select(func.count(), func.sum(ActionRow.confirmed.cast(Integer)))
+                                 .where(ActionRow.order_no == order_no)).one()
+            return bool(rows[0]) and rows[0] == rows[1]
+        end = time.monotonic() + timeout
+        while not await asyncio.to_thread(done):
+            if time.monotonic() > end:
+                raise AssertionError(f"order {order_no}: its first task did not commit in {timeout} s")
+            await asyncio.sleep(0.05)
 
     async def act(self, order_no: str, action: str, payload) -> OrderState:
         return await self.engine.act(order_no, action, payload)

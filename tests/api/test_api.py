@@ -47,8 +47,9 @@ async def api_client(app):
 
 @asynccontextmanager
 async def live_api(client, db, search_attributes: bool = False, queue: str | None = None):
-    """Real worker + the app wired to a TemporalWorkOrders on the same task queue."""
-    async with running_worker(client, db, search_attributes=search_attributes, queue=queue) as h:
+    """Real worker + the app wired to a TemporalWorkOrders on the same task queue, as the gateway
+    wires it: intake answered from the start, on the worker's calendar."""
+    async with running_worker(client, db, search_attributes=search_attributes, queue=queue, from_start=True) as h:
         app = create_app(db, h.engine, router())
         async with api_client(app) as c:
             yield c, h
@@ -228,6 +229,7 @@ async def test_department_b_acting_on_a_order_is_403_and_changes_nothing(ts_env,
     keys = prepare(sqlite_db)
     async with live_api(ts_env.client, sqlite_db) as (c, h):
         no = (await _intake(c, keys))["order_no"]
+        await h.written(no)  # the order's history as its first task left it
         handle = ts_env.client.get_workflow_handle(f"order-{no}")
         before_state = (await c.get(f"/api/v1/orders/{no}", headers=H(keys["admin"]))).json()
         before = trace(await handle.fetch_history())

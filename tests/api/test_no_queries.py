@@ -55,10 +55,10 @@ async def test_the_gateway_never_queries_a_running_order(dev_env, sqlite_db):
         r = await c.post(f"/api/v1/orders/{no}/callback", headers=admin,
                          json={"answered": True, "resolved": True, "satisfaction": "satisfied"})
         assert r.status_code == 200 and r.json()["stage"] == "closed"
-    # intake as one update-with-start, then one update per action; nothing else, and no query
-    # (the worker's commit watcher reads history tails straight from the service, workflows/commits.py)
+    # intake as one start (answered from the start), then one update per action; nothing else, and
+    # no query (the worker's commit watcher reads history tails straight from the service, workflows/commits.py)
     calls = dict(counting.calls)
-    assert calls == {"start_update_with_start_workflow": 1, "start_workflow_update": 4}, counting.calls
+    assert calls == {"start_workflow": 1, "start_workflow_update": 4}, counting.calls
     # and the server would not have answered one anyway
     with pytest.raises(Exception, match="not allowed to query"):
         await dev_env.client.get_workflow_handle(f"order-{no}").query("state")
