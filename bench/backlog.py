@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sys
 import tempfile
@@ -172,7 +173,13 @@ async def main(args) -> int:
             summary = []
             for rate in rates:
                 spy = common.py_spy(args.pyspy, f"backlog-worker-{rate:g}per_s", pid=worker.pid) if args.pyspy else None
+                pids = {"server": server.pid, "worker": worker.pid, "bench": os.getpid()}
+                cpu0 = {k: common.cpu_seconds(p) for k, p in pids.items()}
                 res = await updates(engine, worker, pool, rate, args.seconds, rss_open)
+                # CPU per update by process over the phase (its drain included): where the time goes
+                res[-1]["cpu_ms"] = common.cpu_per_request(cpu0, {k: common.cpu_seconds(p) for k, p in pids.items()},
+                                                           len(res[0]))
+                print(common.cpu_line(res[-1]["cpu_ms"]).replace("per request", "per update"), flush=True)
                 if spy:
                     common.py_spy_stop(spy)
                 summary.append((rate, *res))
@@ -217,7 +224,7 @@ async def main(args) -> int:
                                 "answered_in_s": common.finite(timing["answered_in"]),
                                 **common.latency_ms(lat), "rss_peak_mib": common.finite(rss_peak),
                                 "rss_after_mib": common.finite(rss_after),
-                                "held": rate in held}
+                                "held": rate in held, "cpu_ms": timing.get("cpu_ms")}
                                for rate, lat, errors, rss_peak, rss_after, timing in summary],
                     "highest_rate_held": max(held) if held else None})
             db.dispose()
