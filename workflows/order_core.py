@@ -194,10 +194,25 @@ class OrderCore:
 
     def _check(self, action: str, arg: Any) -> None:
         """An update's validator: the rules' check, its refusal as the update's failure."""
+        c = self.c
+        if self.s.stage == Stage.intake and self.inp.deadlines is not None:
+            c = self._as_answered()
         try:
-            rules.ACTIONS[action][0](self.c, arg)
+            rules.ACTIONS[action][0](c, arg)
         except rules.RuleRefused as exc:
             raise _reject(str(exc), exc.kind) from None
+
+    def _as_answered(self) -> rules.OrderContext:
+        """The order as intake answered it (GIVEN_DEADLINES), for an action that reaches the
+        order in its first workflow task, before the run carried intake out: the caller was told
+        the order is dispatched, so the action is checked against that order. Nothing is
+        changed; the handler checks again once it holds the lock, after intake."""
+        assert self.inp.deadlines is not None
+        given = self.inp.deadlines.values
+        c, _ = rules.dispatched_context(
+            self.inp.order_no, workflow.info().workflow_id, self.inp.intake, self.inp.owner, self.inp.owner_reason,
+            self.inp.routing, self.inp.created_at.astimezone(timezone.utc), self.policy, lambda items: given)
+        return dataclasses.replace(c, now=self.c.now, serial=self.c.serial, patched=self.c.patched)
 
     def _at_once(self, at: datetime | None = None) -> rules.OrderContext:
         """The order's context with the time fixed: an action, and all it leads to (its steps,
@@ -209,6 +224,11 @@ class OrderCore:
 
     async def _perform(self, action: str, arg: Any) -> ActionAnswer:
         """An update's body: under the order's lock, checked again, the rule carried out."""
+        # An action that came with the order's first task runs after intake (the SDK starts
+        # update handlers before the run): intake answered from the start let it in (`_check`).
+        # Any other action finds intake done and goes on without yielding, as it always did.
+        if not self._ready:
+            await workflow.wait_condition(lambda: self._ready)
         async with self._exclusive(lambda x: self._check(action, x), arg):
             await self._drive(rules.ACTIONS[action][1](self._at_once(), arg))
             return await self._answer()

@@ -42,6 +42,7 @@ from hotline.domain.models import (
 from hotline.services.calendar_admin import import_schedule
 from hotline.store import Database
 from tests.conftest import _binary
+from tests.harness import intake as intake_request
 from tests.harness import running_worker
 from tests.histories.codec_keys import HISTORY_KEYS
 from workflows.codec import data_converter
@@ -97,6 +98,10 @@ async def main() -> None:
                         await env.sleep(80)
                         await asyncio.sleep(1)
                         await _save(g, no, "timers_fired_from_start_open")
+            # 7. intake answered from the start, and the owner's sign in the order's first task
+            #    (sent before any worker ran it): applied after intake, the order left open
+            if want("signed_in_first_task_from_start_open"):
+                await _signed_in_first_task(env, db)
             # 5. 并单: two requests merged, one unmerged, a callback per petitioner, closed
             if want("merged_requests_closed"):
                 await _merged(h)
@@ -124,6 +129,23 @@ async def _happy_path(h, created_at: datetime | None = None, name: str = "happy_
                                                satisfaction="satisfied"))
     await handle.result()
     await _save(h, no, name)
+
+
+async def _signed_in_first_task(env, db) -> None:
+    from hotline.domain.policy import load_policy
+    from hotline.services.deadlines import DeadlineCalculator
+    from workflows.client import TemporalWorkOrders
+    queue = "record-first-task"
+    engine = TemporalWorkOrders(env.client, queue, load_policy("fast"), search_attributes=False,
+                                deadlines=DeadlineCalculator().compute)
+    no = "SY20260101800001"
+    await engine.start_order(no, intake_request(), "ZJJ", "operator", [], await env.get_current_time())
+    sign = asyncio.create_task(engine.act(no, "sign", SignAction(by="ZJJ")))
+    await asyncio.sleep(1)
+    async with running_worker(env.client, db, "fast", queue=queue) as h:
+        await sign
+        await asyncio.sleep(1)
+        await _save(h, no, "signed_in_first_task_from_start_open")
 
 
 async def _return_extension_reopen(h, env) -> None:

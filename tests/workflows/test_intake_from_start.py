@@ -104,3 +104,58 @@ async def test_signed_in_time_the_sign_for_timer_is_cancelled(ts_env, sqlite_db)
         assert st.signed_at is not None and notices(st, "reminder") == []
         fired, cancelled = await fired_and_cancelled_timers(h.client.get_workflow_handle(f"order-{no}"))
         assert any("sign-for" in c for c in cancelled) and not any("sign-for" in f for f in fired)
+
+
+async def test_an_action_in_the_orders_first_task_meets_the_order_it_was_told(ts_env, sqlite_db):
+    """The owner signs before any worker has run the order: the sign and the start reach the
+    workflow in one first task, before its run carried intake out. The caller was told the
+    order is dispatched, so the sign is checked against that order and applies after intake
+    (it was refused as 'cannot sign an order in stage intake')."""
+    from hotline.domain.policy import load_policy
+    from hotline.services.deadlines import DeadlineCalculator
+    from workflows.client import TemporalWorkOrders
+
+    queue = "q-first-task"
+    engine = TemporalWorkOrders(ts_env.client, queue, load_policy("fast"), search_attributes=False,
+                                deadlines=DeadlineCalculator().compute)
+    no = "SY20261127000005"
+    answer = await engine.start_order(no, intake(), "ZJJ", "operator", [])  # no worker yet
+    sign = asyncio.create_task(engine.act(no, "sign", SignAction(by="ZJJ")))
+    await asyncio.sleep(1)  # the update waits at the server with the order's first task
+    assert not sign.done()
+    async with running_worker(ts_env.client, sqlite_db, "fast", queue=queue) as h:
+        signed = await asyncio.wait_for(sign, 15)
+        assert signed.stage == Stage.signed and signed.deadlines.sign_by == answer.deadlines.sign_by
+        assert [a.action for a in signed.actions] == ["intake", "dispatch", "sign"]
+        hist = await h.client.get_workflow_handle(f"order-{no}").fetch_history()
+        first_completed = next(i for i, e in enumerate(hist.events)
+                               if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+        accepted = next(i for i, e in enumerate(hist.events)
+                        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+        assert accepted > first_completed  # accepted by the first task, not a later one
+        assert sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+                   for e in hist.events[:accepted]) == 1
+
+
+async def test_an_action_the_answered_order_refuses_is_refused_in_the_first_task_too(ts_env, sqlite_db):
+    from hotline.domain.models import ReplyAction
+    from hotline.domain.policy import load_policy
+    from hotline.services.deadlines import DeadlineCalculator
+    from hotline.services.port import ActionRefused
+    from workflows.client import TemporalWorkOrders
+
+    queue = "q-first-task-refused"
+    engine = TemporalWorkOrders(ts_env.client, queue, load_policy("fast"), search_attributes=False,
+                                deadlines=DeadlineCalculator().compute)
+    no = "SY20261127000006"
+    await engine.start_order(no, intake(), "ZJJ", "operator", [])
+    reply = asyncio.create_task(engine.act(no, "reply", ReplyAction(by="ZJJ", result="r", resolved=True)))
+    await asyncio.sleep(1)
+    async with running_worker(ts_env.client, sqlite_db, "fast", queue=queue) as h:
+        try:
+            await asyncio.wait_for(reply, 15)
+            raise AssertionError("a reply to an unsigned order was accepted")
+        except ActionRefused as exc:
+            assert "cannot reply an order in stage 'dispatched'" in str(exc)
+        st = await until(h, no, lambda s: s.stage == Stage.dispatched)
+        assert [a.action for a in st.actions] == ["intake", "dispatch"]

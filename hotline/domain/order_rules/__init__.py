@@ -13,7 +13,7 @@ from typing import Callable
 
 from hotline.domain.order_rules import checks, closing, handling, merging, requests
 from hotline.domain.order_rules.basics import TIMERS, arm, fast_model
-from hotline.domain.order_rules.dispatched import dispatched_order
+from hotline.domain.order_rules.dispatched import dispatched_context, dispatched_order
 from hotline.domain.order_rules.effects import (
     Arm,
     Deadlines,
@@ -64,5 +64,5 @@ FOLLOW_UPS: dict[str, Callable[..., Rule]] = {
 __all__ = [
     "ACTIONS", "FOLLOW_UPS", "TIMERS", "MAX_CO_PETITIONERS", "Arm", "Deadlines", "Disarm", "Effect", "Notify",
     "OrderContext", "OrderMemory", "Publish", "Recommend", "Refer", "Rule", "RuleRefused", "SendStrike", "Step",
-    "arm", "checks", "dispatched_order", "fast_model", "intake", "new_order_state", "phone_of",
+    "arm", "checks", "dispatched_context", "dispatched_order", "fast_model", "intake", "new_order_state", "phone_of",
 ]

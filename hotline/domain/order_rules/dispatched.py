@@ -24,6 +24,15 @@ def dispatched_order(order_no: str, workflow_id: str, req: IntakeRequest, owner:
                      ) -> tuple[OrderState, DeadlineResult]:
     """(the order after intake at `created_at`, the deadlines it was given). `compute` is the
     calendar's answer for a list of deadline items; intake asks it once."""
+    c, given = dispatched_context(order_no, workflow_id, req, owner, owner_reason, routing, created_at, policy, compute)
+    return c.s, given
+
+
+def dispatched_context(order_no: str, workflow_id: str, req: IntakeRequest, owner: str, owner_reason: str,
+                       routing: list[dict], created_at: datetime, policy: Policy,
+                       compute: Callable[[list[DeadlineItem]], dict[str, DeadlineValue]],
+                       ) -> tuple[OrderContext, DeadlineResult]:
+    """As `dispatched_order`, with what the rules remember of the order (its context)."""
     s = new_order_state(order_no, workflow_id, req, owner, created_at, policy, routing)
     c = OrderContext(s, policy, lambda: created_at)
     rule = intake(c, owner_reason)
@@ -33,7 +42,7 @@ def dispatched_order(order_no: str, workflow_id: str, req: IntakeRequest, owner:
         try:
             fx = rule.send(answer)
         except StopIteration:
-            return s, DeadlineResult(values=given)
+            return c, DeadlineResult(values=given)
         answer = None
         if isinstance(fx, Deadlines):
             if given:
