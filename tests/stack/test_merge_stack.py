@@ -41,7 +41,9 @@ async def test_twenty_calls_about_one_ditch_become_one_order(dev_env, sqlite_db)
         assert r.status_code == 201, r.text
         first = r.json()
         no, owner = first["order_no"], first["owner"]
+        await h.written(no)  # intake answers from the start: its timers come with the first task
         timers = await _timers_started(dev_env.client, no)
+        assert timers == 3  # sign-for, reminder, handling deadline
         numbers = []
         for i in range(1, 20):
             req = report(i)
