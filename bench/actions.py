@@ -41,7 +41,7 @@ import common  # noqa: E402
 import httpx  # noqa: E402
 from bare_workflow import ACTIVITIES as BARE_ACTIVITIES  # noqa: E402
 from bare_workflow import BareWorkflow
-from intake import BODY, run_loop  # noqa: E402
+from intake import BODY, measured, run_loop  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from temporalio.client import WithStartWorkflowOperation  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
@@ -136,18 +136,9 @@ async def main(args) -> int:
                 await run_loop("warm", WARM, WARM, fn)
             loops = []
             for name, fn in (("bare", bare), ("engine", via_engine), ("http", via_http)):
-                before = st.cpu()
-                spies = [common.py_spy(args.pyspy, f"actions-{name}-{who}", pid=proc.pid)
-                         for who, proc in (("gateway", st.gateway), ("worker", st.worker))] \
-                    if args.pyspy and name in ("engine", "http") else []
-                loop = await asyncio.wait_for(run_loop(name, n, conc, lambda i, fn=fn: fn(WARM + i)),
-                                              timeout=args.timeout)
-                for spy in spies:
-                    common.py_spy_stop(spy)
-                loop.cpu = common.cpu_per_request(before, st.cpu(), len(loop.lat))
-                print(loop.line(), flush=True)
-                print(common.cpu_line(loop.cpu), flush=True)
-                loops.append(loop)
+                spy = args.pyspy if name in ("engine", "http") else None
+                loops.append(await measured(st, run_loop(name, n, conc, lambda i, fn=fn: fn(WARM + i)), args.timeout,
+                                            spy, f"actions-{name}"))
         bare_l, engine_l, http_l = loops
         print("== result")
         for lp in loops:

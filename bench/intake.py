@@ -131,6 +131,23 @@ async def run_loop(name: str, n: int, conc: int, call) -> Loop:
     return res
 
 
+async def measured(st, run, timeout: float, spy_dir: str | None, spy_name: str) -> Loop:
+    """Await a loop, the stack's CPU read around it (`Loop.cpu`, ms per request) and, given
+    `spy_dir`, the gateway and the worker under py-spy; print its line."""
+    before = st.cpu()
+    spies = [common.py_spy(spy_dir, f"{spy_name}-{who}", pid=proc.pid)
+             for who, proc in (("gateway", st.gateway), ("worker", st.worker))] if spy_dir else []
+    try:
+        loop = await asyncio.wait_for(run, timeout=timeout)
+    finally:
+        for spy in spies:
+            common.py_spy_stop(spy)
+    loop.cpu = common.cpu_per_request(before, st.cpu(), len(loop.lat))
+    print(loop.line(), flush=True)
+    print(common.cpu_line(loop.cpu), flush=True)
+    return loop
+
+
 async def run_ours(name: str, n: int, conc: int, call, db) -> Loop:
     """A loop of ours: `call` returns the order number; then wait for every order's first write."""
     numbers: list[str] = []
@@ -211,17 +228,8 @@ async def main(args) -> int:
                     ours = name in ("uws", "engine", "http")
                     run = run_ours(name, args.requests, args.concurrency, fn, st.db) if ours \
                         else run_loop(name, args.requests, args.concurrency, fn)
-                    before = st.cpu()
-                    spies = [common.py_spy(args.pyspy, f"intake-{name}-{who}", pid=proc.pid)
-                             for who, proc in (("gateway", st.gateway), ("worker", st.worker))] \
-                        if args.pyspy and name in ("engine", "http") else []
-                    loop = await asyncio.wait_for(run, timeout=args.timeout)
-                    for spy in spies:
-                        common.py_spy_stop(spy)
-                    loop.cpu = common.cpu_per_request(before, st.cpu(), len(loop.lat))
-                    print(loop.line(), flush=True)
-                    print(common.cpu_line(loop.cpu), flush=True)
-                    loops.append(loop)
+                    spy = args.pyspy if name in ("engine", "http") else None
+                    loops.append(await measured(st, run, args.timeout, spy, f"intake-{name}"))
         bare_l, shape_l, uws_l, engine_l, http_l = loops
         print("== result")
         for lp in loops:
